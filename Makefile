@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 3000
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint setup setup-dev clean
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+setup: $(VENV)/.installed
+setup-dev: $(VENV)/.installed-dev
+
+## run: set up, create data/ltplabs.db with sample clients if missing, print a staff login, serve on :3000
+run: setup
+	DJANGO_DEBUG=1 $(PY) manage.py initdb --sample 1000
+	DJANGO_DEBUG=1 $(PY) manage.py create_dev_staff
+	DJANGO_DEBUG=1 PORT=$(PORT) $(VENV)/bin/gunicorn -c gunicorn.conf.py ltplabs.wsgi
+
+lint: setup-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+## test: lint, then the whole suite on SQLite
+test: setup-dev lint
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,184 @@
+"""Unmanaged models over the tables and views of ltplabs.db (owned by the database component).
+
+Nothing here is created or altered by migrations. The database's own constraints and
+triggers do the work (`on_delete=DO_NOTHING`), and every write goes through services.py.
+"""
+
+from django.db import models
+from django.utils import timezone
+
+
+class LegacyDateTimeField(models.DateTimeField):
+    """A time stored as SQLite's own 'YYYY-MM-DD HH:MM:SS' UTC text: no fraction, no offset.
+
+    Other programs compare these values as text, so the microseconds Django would write
+    are dropped before the value reaches the database.
+    """
+
+    def get_db_prep_value(self, value, connection, prepared=False):
+        if not prepared:
+            value = self.get_prep_value(value)
+        if value is not None and hasattr(value, "microsecond"):
+            value = value.replace(microsecond=0)
+        return super().get_db_prep_value(value, connection, prepared=True)
+
+
+def now() -> "timezone.datetime":
+    """The current UTC time at the database's one-second resolution."""
+    return timezone.now().replace(microsecond=0)
+
+
+class ClientQuerySet(models.QuerySet):
+    def by_email(self, email: str):
+        # clients.email is COLLATE NOCASE (citext on PostgreSQL): '=' ignores case there.
+        return self.filter(email=email)
+
+    def active(self):
+        at = now()
+        return self.filter(is_active=True).filter(models.Q(access_end_date__isnull=True) | models.Q(access_end_date__gt=at))
+
+    def expired(self):
+        return self.filter(is_active=True, access_end_date__lte=now())
+
+    def inactive(self):
+        return self.filter(is_active=False)
+
+
+class Client(models.Model):
+    id = models.AutoField(primary_key=True)
+    name = models.TextField()
+    email = models.TextField(unique=True)
+    password_hash = models.TextField()
+    company = models.TextField(null=True, blank=True)
+    phone = models.TextField(null=True, blank=True)
+    data_registo = LegacyDateTimeField("registered", default=now)
+    access_end_date = LegacyDateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    last_login_at = LegacyDateTimeField(null=True, blank=True)
+    notes = models.TextField(null=True, blank=True)
+    created_by = models.IntegerField(null=True, blank=True)
+    created_at = LegacyDateTimeField(default=now)
+    updated_at = LegacyDateTimeField(default=now)
+
+    objects = ClientQuerySet.as_manager()
+
+    class Meta:
+        managed = False
+        db_table = "clients"
+        ordering = ("-created_at", "-id")
+
+    def __str__(self):
+        return f"{self.name} <{self.email}>"
+
+    @property
+    def status(self) -> str:
+        if not self.is_active:
+            return "inactive"
+        if self.access_end_date is not None and self.access_end_date <= now():
+            return "expired"
+        return "active"
+
+
+class Demo(models.Model):
+    id = models.AutoField(primary_key=True)
+    slug = models.TextField(unique=True)
+    name = models.TextField()
+    description = models.TextField(null=True, blank=True)
+    url = models.TextField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = LegacyDateTimeField(default=now)
+
+    class Meta:
+        managed = False
+        db_table = "demos"
+        ordering = ("id",)
+
+    def __str__(self):
+        return self.name
+
+
+class ClientDemoAccess(models.Model):
+    id = models.AutoField(primary_key=True)
+    client = models.ForeignKey(Client, models.DO_NOTHING, related_name="demo_access")
+    demo = models.ForeignKey(Demo, models.DO_NOTHING, related_name="access")
+    granted_at = LegacyDateTimeField(default=now)
+    expires_at = LegacyDateTimeField(null=True, blank=True)
+    granted_by = models.IntegerField(null=True, blank=True)
+    access_count = models.IntegerField(default=0)
+    last_accessed_at = LegacyDateTimeField(null=True, blank=True)
+
+    class Meta:
+        managed = False
+        db_table = "client_demo_access"
+        unique_together = (("client", "demo"),)
+        ordering = ("id",)
+        verbose_name = "demo access"
+        verbose_name_plural = "demo access"
+
+    def __str__(self):
+        return f"{self.demo_id} for client {self.client_id}"
+
+
+class AuditLog(models.Model):
+    ACTOR_TYPES = (("staff", "staff"), ("client", "client"), ("system", "system"))
+
+    id = models.AutoField(primary_key=True)
+    created_at = LegacyDateTimeField(default=now)
+    actor_type = models.TextField(choices=ACTOR_TYPES)
+    actor_id = models.IntegerField(null=True, blank=True)
+    action = models.TextField()
+    entity_type = models.TextField()
+    entity_id = models.IntegerField(null=True, blank=True)
+    details = models.JSONField(null=True, blank=True)
+    ip_address = models.TextField(null=True, blank=True)
+    user_agent = models.TextField(null=True, blank=True)
+
+    class Meta:
+        managed = False
+        db_table = "audit_log"
+        ordering = ("-created_at", "-id")
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.entity_type} {self.entity_id}"
+
+
+class ActiveClient(models.Model):
+    """A row of the view v_active_clients: clients who may use the platform now."""
+
+    id = models.IntegerField(primary_key=True)
+    name = models.TextField()
+    email = models.TextField()
+    company = models.TextField(null=True)
+    phone = models.TextField(null=True)
+    data_registo = LegacyDateTimeField()
+    access_end_date = LegacyDateTimeField(null=True)
+    is_active = models.BooleanField()
+    last_login_at = LegacyDateTimeField(null=True)
+    created_by = models.IntegerField(null=True)
+    created_at = LegacyDateTimeField()
+    updated_at = LegacyDateTimeField()
+    days_remaining = models.IntegerField(null=True)
+    demo_count = models.IntegerField()
+
+    class Meta:
+        managed = False
+        db_table = "v_active_clients"
+        ordering = ("-created_at", "-id")
+
+
+class DemoUsage(models.Model):
+    """A row of the view v_demo_usage, read by analytics."""
+
+    demo = models.OneToOneField(Demo, models.DO_NOTHING, primary_key=True, db_column="demo_id", related_name="usage")
+    slug = models.TextField()
+    name = models.TextField()
+    clients_with_access = models.IntegerField()
+    total_accesses = models.IntegerField()
+    last_accessed_at = LegacyDateTimeField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "v_demo_usage"
+        ordering = ("demo_id",)

@@ -1,0 +1,169 @@
+"""Input and output shapes of the API. Output never includes password_hash."""
+
+from rest_framework import serializers
+
+from .selectors import CLIENT_STATUSES
+from .services import ACCESS_DAYS_MAX, NAME_MAX_CHARS
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a caller cannot believe it set `id` or `created_by`."""
+
+    def validate(self, attrs):
+        if isinstance(self.initial_data, dict):
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({field: ["This field cannot be set."] for field in unknown})
+        return attrs
+
+
+# --- input -----------------------------------------------------------------------------
+
+
+class ClientCreateInput(StrictSerializer):
+    name = serializers.CharField(max_length=NAME_MAX_CHARS)
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(required=False, trim_whitespace=False, write_only=True, max_length=200)
+    password_hash = serializers.CharField(required=False, write_only=True, max_length=200)
+    company = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200)
+    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=50)
+    notes = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=10000)
+    access_days = serializers.IntegerField(required=False, default=30, min_value=1, max_value=ACCESS_DAYS_MAX)
+    demos = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list, max_length=100)
+
+
+class ClientUpdateInput(StrictSerializer):
+    name = serializers.CharField(required=False, max_length=NAME_MAX_CHARS)
+    company = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200)
+    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=50)
+    notes = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=10000)
+    is_active = serializers.BooleanField(required=False)
+    access_end_date = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ExtendInput(StrictSerializer):
+    days = serializers.IntegerField(min_value=1, max_value=ACCESS_DAYS_MAX)
+
+
+class GrantInput(StrictSerializer):
+    demo = serializers.CharField(max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class ClientListQuery(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2_000_000_000)
+    cursor = serializers.CharField(required=False, max_length=200)
+    search = serializers.CharField(required=False, max_length=200)
+    company = serializers.CharField(required=False, max_length=200)
+    status = serializers.ChoiceField(choices=CLIENT_STATUSES, required=False, default="active")
+
+
+class AuditQuery(serializers.Serializer):
+    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2_000_000_000)
+    entity_type = serializers.CharField(required=False, max_length=100)
+    entity_id = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
+    action = serializers.CharField(required=False, max_length=100)
+    actor_type = serializers.ChoiceField(choices=("staff", "client", "system"), required=False)
+    actor_id = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+
+
+class ClientLoginInput(serializers.Serializer):
+    email = serializers.CharField(max_length=254, trim_whitespace=True)
+    password = serializers.CharField(max_length=200, trim_whitespace=False, write_only=True)
+
+
+class ClientRefreshInput(serializers.Serializer):
+    refresh = serializers.CharField(max_length=2000)
+
+
+# --- output (the shapes the views return; also the OpenAPI document) --------------------
+
+
+class ClientOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    email = serializers.CharField()
+    company = serializers.CharField(allow_null=True)
+    phone = serializers.CharField(allow_null=True)
+    data_registo = serializers.CharField(help_text="Registration time, 'YYYY-MM-DD HH:MM:SS' UTC")
+    access_end_date = serializers.CharField(allow_null=True, help_text="'YYYY-MM-DD HH:MM:SS' UTC, null: no end")
+    is_active = serializers.BooleanField()
+    last_login_at = serializers.CharField(allow_null=True)
+    created_by = serializers.IntegerField(allow_null=True)
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+    days_remaining = serializers.IntegerField(allow_null=True)
+    demo_count = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=("active", "expired", "inactive"))
+
+
+class ClientDetailOutput(ClientOutput):
+    notes = serializers.CharField(allow_null=True)
+
+
+class PaginationOutput(serializers.Serializer):
+    limit = serializers.IntegerField()
+    offset = serializers.IntegerField()
+    count = serializers.IntegerField()
+    has_more = serializers.BooleanField()
+    next_offset = serializers.IntegerField(allow_null=True)
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class AccessOutput(serializers.Serializer):
+    demo = serializers.CharField()
+    name = serializers.CharField()
+    url = serializers.CharField(allow_null=True)
+    granted_at = serializers.CharField()
+    expires_at = serializers.CharField(allow_null=True)
+    granted_by = serializers.IntegerField(allow_null=True)
+    access_count = serializers.IntegerField()
+    last_accessed_at = serializers.CharField(allow_null=True)
+
+
+class DemoOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField(allow_null=True)
+    url = serializers.CharField(allow_null=True)
+    is_active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class DemoUsageOutput(serializers.Serializer):
+    demo_id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    clients_with_access = serializers.IntegerField()
+    total_accesses = serializers.IntegerField()
+    last_accessed_at = serializers.DateTimeField(allow_null=True)
+
+
+class AuditOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    actor_type = serializers.CharField()
+    actor_id = serializers.IntegerField(allow_null=True)
+    action = serializers.CharField()
+    entity_type = serializers.CharField()
+    entity_id = serializers.IntegerField(allow_null=True)
+    details = serializers.JSONField(allow_null=True)
+    ip_address = serializers.CharField(allow_null=True)
+    user_agent = serializers.CharField(allow_null=True)
+
+
+class TokenPairOutput(serializers.Serializer):
+    success = serializers.BooleanField()
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class ErrorOutput(serializers.Serializer):
+    success = serializers.BooleanField(default=False)
+    error = serializers.CharField()
+    details = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)

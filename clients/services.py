@@ -1,0 +1,428 @@
+"""Every write to ltplabs.db: one function per use case, one transaction, audit row included.
+
+The API, the admin and the management commands call these and nothing else writes.
+With BEGIN IMMEDIATE every `transaction.atomic()` takes SQLite's write lock at once,
+so a busy database makes the writer wait (busy_timeout) instead of failing half-way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import bcrypt
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from .models import AuditLog, Client, ClientDemoAccess, Demo, now
+
+PASSWORD_MIN_BYTES = 8
+PASSWORD_MAX_BYTES = 72  # bcrypt reads no further
+NAME_MAX_CHARS = 200
+ACCESS_DAYS_MAX = 3650
+UPDATABLE_FIELDS = ("name", "company", "phone", "notes", "is_active", "access_end_date")
+
+
+class ServiceError(Exception):
+    """A refusal the caller can act on; `status` is the HTTP status the API answers with."""
+
+    status = 400
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class InvalidCredentials(ServiceError):
+    status = 401
+
+    def __init__(self):
+        super().__init__("Invalid e-mail or password.")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, and from where (written to audit_log)."""
+
+    type: str
+    id: int | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+    @classmethod
+    def staff(cls, user, request=None) -> Actor:
+        return cls("staff", user.pk, *_origin(request))
+
+    @classmethod
+    def client(cls, client_id: int, request=None) -> Actor:
+        return cls("client", client_id, *_origin(request))
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("system")
+
+
+def _origin(request) -> tuple[str | None, str | None]:
+    if request is None:
+        return None, None
+    meta = request.META
+    return meta.get("REMOTE_ADDR"), (meta.get("HTTP_USER_AGENT") or None) and meta["HTTP_USER_AGENT"][:500]
+
+
+def audit(*, actor: Actor, action: str, entity_type: str, entity_id: int | None, details: dict | None = None) -> AuditLog:
+    """Append one audit_log row (call inside the use case's transaction)."""
+    return AuditLog.objects.create(
+        created_at=now(),
+        actor_type=actor.type,
+        actor_id=actor.id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        details=details,
+        ip_address=actor.ip_address,
+        user_agent=actor.user_agent,
+    )
+
+
+# --- passwords -------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    """A bare bcrypt '$2b$' hash, as demo-service's Node code writes and verifies."""
+    validate_password(password)
+    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=settings.BCRYPT_ROUNDS)).decode("ascii")
+
+
+def validate_password(password: str) -> None:
+    size = len(password.encode("utf-8", "surrogatepass"))
+    if size < PASSWORD_MIN_BYTES:
+        raise ValidationError({"password": [f"Must be at least {PASSWORD_MIN_BYTES} bytes long."]})
+    if size > PASSWORD_MAX_BYTES:
+        raise ValidationError({"password": [f"Must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8 (bcrypt reads no further)."]})
+    if "\x00" in password:
+        raise ValidationError({"password": ["Must not contain NUL characters."]})
+
+
+def validate_password_hash(value: str) -> None:
+    if not is_bcrypt_hash(value):
+        raise ValidationError({"password_hash": ["Must be a bcrypt hash ($2a$ or $2b$, cost 10 to 31, 60 characters)."]})
+
+
+def is_bcrypt_hash(value: str) -> bool:
+    import re
+
+    match = re.fullmatch(r"\$2[ab]\$(\d\d)\$[./A-Za-z0-9]{53}", value or "")
+    return bool(match) and 10 <= int(match.group(1)) <= 31
+
+
+def check_password(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
+    except (ValueError, UnicodeError):
+        return False
+
+
+# A hash of the same cost as new ones, checked against when the e-mail is unknown so that
+# a refusal takes as long whether or not the address exists.
+_DUMMY_HASH: bytes | None = None
+
+
+def _dummy_check(password: str) -> None:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=settings.BCRYPT_ROUNDS))
+    try:
+        bcrypt.checkpw(password.encode("utf-8", "surrogatepass")[:PASSWORD_MAX_BYTES], _DUMMY_HASH)
+    except ValueError:
+        pass
+
+
+# --- validation helpers ----------------------------------------------------------------
+
+
+def _clean_text(field: str, value: Any, *, required: bool = False, max_chars: int = 1000) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip() and not required):
+        if required:
+            raise ValidationError({field: ["This field is required."]})
+        return None
+    if not isinstance(value, str):
+        raise ValidationError({field: ["Must be a string."]})
+    value = value.strip()
+    if required and not value:
+        raise ValidationError({field: ["Must not be blank."]})
+    if "\x00" in value:
+        raise ValidationError({field: ["Must not contain NUL characters."]})
+    if len(value) > max_chars:
+        raise ValidationError({field: [f"Must be at most {max_chars} characters."]})
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError({field: ["Must be valid Unicode text."]}) from exc
+    return value
+
+
+def _clean_email(value: Any) -> str:
+    from django.core.validators import validate_email
+
+    email = _clean_text("email", value, required=True, max_chars=254)
+    try:
+        validate_email(email)
+    except ValidationError as exc:
+        raise ValidationError({"email": ["Enter a valid e-mail address."]}) from exc
+    return email
+
+
+def _clean_days(field: str, value: Any, maximum: int = ACCESS_DAYS_MAX) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ValidationError({field: [f"Must be a whole number from 1 to {maximum}."]})
+    return value
+
+
+def _get_client_for_update(client_id: int) -> Client:
+    try:
+        return Client.objects.get(pk=client_id)
+    except (Client.DoesNotExist, ValueError, TypeError, OverflowError):
+        raise NotFound("Client not found.") from None
+
+
+def _get_demo(slug: str) -> Demo:
+    try:
+        return Demo.objects.get(slug=slug)
+    except Demo.DoesNotExist:
+        raise ValidationError({"demo": [f"Unknown demo {str(slug)[:100]!r}."]}) from None
+
+
+def _fmt(value: Any) -> Any:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else value
+
+
+# --- use cases -------------------------------------------------------------------------
+
+
+def client_create(
+    *,
+    actor: Actor,
+    name: str,
+    email: str,
+    password: str | None = None,
+    password_hash: str | None = None,
+    company: str | None = None,
+    phone: str | None = None,
+    notes: str | None = None,
+    access_days: int = 30,
+    demos: Iterable[str] = (),
+) -> Client:
+    """Register a client with its demo access and the audit row, all or nothing."""
+    name = _clean_text("name", name, required=True, max_chars=NAME_MAX_CHARS)
+    email = _clean_email(email)
+    company = _clean_text("company", company, max_chars=200)
+    phone = _clean_text("phone", phone, max_chars=50)
+    notes = _clean_text("notes", notes, max_chars=10000)
+    access_days = _clean_days("access_days", access_days)
+    if (password is None) == (password_hash is None):
+        raise ValidationError({"password": ["Give either password or password_hash."]})
+    if password is not None:
+        if not isinstance(password, str):
+            raise ValidationError({"password": ["Must be a string."]})
+        password_hash = hash_password(password)
+    elif not isinstance(password_hash, str):
+        raise ValidationError({"password_hash": ["Must be a string."]})
+    else:
+        validate_password_hash(password_hash)
+    slugs = list(dict.fromkeys(demos or ()))
+
+    try:
+        with transaction.atomic():
+            demo_rows = [_get_demo(slug) for slug in slugs]
+            if Client.objects.by_email(email).exists():
+                raise Conflict("A client with this e-mail already exists.")
+            at = now()
+            client = Client.objects.create(
+                name=name,
+                email=email,
+                password_hash=password_hash,
+                company=company,
+                phone=phone,
+                notes=notes,
+                data_registo=at,
+                access_end_date=at + timedelta(days=access_days),
+                is_active=True,
+                created_by=actor.id if actor.type == "staff" else None,
+                created_at=at,
+                updated_at=at,
+            )
+            ClientDemoAccess.objects.bulk_create(
+                [ClientDemoAccess(client=client, demo=demo, granted_at=at, granted_by=actor.id) for demo in demo_rows]
+            )
+            audit(
+                actor=actor,
+                action="client.create",
+                entity_type="client",
+                entity_id=client.id,
+                details={"email": email, "company": company, "access_days": access_days, "demos": slugs},
+            )
+    except IntegrityError as exc:
+        # Only the unique e-mail can fail here once the checks above passed (a concurrent
+        # writer on PostgreSQL, where the lock is per row).
+        raise Conflict("A client with this e-mail already exists.") from exc
+    return client
+
+
+def client_update(*, actor: Actor, client_id: int, changes: dict[str, Any]) -> Client:
+    """Change a client's editable fields; the audit row holds each field before and after."""
+    unknown = sorted(set(changes) - set(UPDATABLE_FIELDS))
+    if unknown:
+        raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
+    cleaned: dict[str, Any] = {}
+    for field, value in changes.items():
+        if field == "name":
+            cleaned[field] = _clean_text("name", value, required=True, max_chars=NAME_MAX_CHARS)
+        elif field in ("company", "phone", "notes"):
+            limit = {"company": 200, "phone": 50, "notes": 10000}[field]
+            cleaned[field] = _clean_text(field, value, max_chars=limit)
+        elif field == "is_active":
+            if not isinstance(value, bool):
+                raise ValidationError({field: ["Must be true or false."]})
+            cleaned[field] = value
+        elif field == "access_end_date":
+            if value is not None and not isinstance(value, datetime):
+                raise ValidationError({field: ["Must be a date and time, or null."]})
+            cleaned[field] = value.replace(microsecond=0) if value is not None else None
+
+    with transaction.atomic():
+        client = _get_client_for_update(client_id)
+        before, after = {}, {}
+        for field, value in cleaned.items():
+            if getattr(client, field) != value:
+                before[field], after[field] = _fmt(getattr(client, field)), _fmt(value)
+                setattr(client, field, value)
+        if not after:
+            return client
+        client.updated_at = now()
+        client.save(update_fields=[*after, "updated_at"])
+        action = "client.update"
+        if set(after) == {"is_active"}:
+            action = "client.reactivate" if after["is_active"] else "client.deactivate"
+        audit(actor=actor, action=action, entity_type="client", entity_id=client.id, details={"before": before, "after": after})
+    return client
+
+
+def client_deactivate(*, actor: Actor, client_id: int) -> Client:
+    """Deactivate a client (is_active = 0); the row stays."""
+    return client_update(actor=actor, client_id=client_id, changes={"is_active": False})
+
+
+def client_reactivate(*, actor: Actor, client_id: int) -> Client:
+    """Let a deactivated client in again."""
+    return client_update(actor=actor, client_id=client_id, changes={"is_active": True})
+
+
+def client_extend(*, actor: Actor, client_id: int, days: int) -> Client:
+    """Move access_end_date to max(now, current end) + days."""
+    days = _clean_days("days", days)
+    with transaction.atomic():
+        client = _get_client_for_update(client_id)
+        at = now()
+        start = max(at, client.access_end_date) if client.access_end_date else at
+        before = _fmt(client.access_end_date)
+        client.access_end_date = start + timedelta(days=days)
+        client.updated_at = at
+        client.save(update_fields=["access_end_date", "updated_at"])
+        audit(
+            actor=actor,
+            action="client.extend",
+            entity_type="client",
+            entity_id=client.id,
+            details={"days": days, "before": {"access_end_date": before}, "after": {"access_end_date": _fmt(client.access_end_date)}},
+        )
+    return client
+
+
+def client_set_password(*, actor: Actor, client_id: int, password: str) -> Client:
+    """Store a new bcrypt hash for a client (the audit row never holds the password or hash)."""
+    if not isinstance(password, str):
+        raise ValidationError({"password": ["Must be a string."]})
+    password_hash = hash_password(password)
+    with transaction.atomic():
+        client = _get_client_for_update(client_id)
+        client.password_hash = password_hash
+        client.updated_at = now()
+        client.save(update_fields=["password_hash", "updated_at"])
+        audit(actor=actor, action="client.password", entity_type="client", entity_id=client.id, details={"fields": ["password"]})
+    return client
+
+
+def access_grant(*, actor: Actor, client_id: int, demo: str, expires_at: datetime | None = None) -> ClientDemoAccess:
+    """Give a client access to a demo (409 when it already has it)."""
+    if expires_at is not None and not isinstance(expires_at, datetime):
+        raise ValidationError({"expires_at": ["Must be a date and time, or null."]})
+    with transaction.atomic():
+        client = _get_client_for_update(client_id)
+        demo_row = _get_demo(demo)
+        if ClientDemoAccess.objects.filter(client=client, demo=demo_row).exists():
+            raise Conflict("The client already has access to this demo.")
+        access = ClientDemoAccess.objects.create(
+            client=client, demo=demo_row, granted_at=now(), expires_at=expires_at, granted_by=actor.id if actor.type == "staff" else None
+        )
+        audit(
+            actor=actor,
+            action="access.grant",
+            entity_type="client",
+            entity_id=client.id,
+            details={"demo": demo_row.slug, "access_id": access.id, "expires_at": _fmt(expires_at)},
+        )
+    return access
+
+
+def access_revoke(*, actor: Actor, client_id: int, demo: str) -> None:
+    """Remove a client's access to a demo."""
+    with transaction.atomic():
+        client = _get_client_for_update(client_id)
+        access = ClientDemoAccess.objects.filter(client=client, demo__slug=demo).select_related("demo").first()
+        if access is None:
+            raise NotFound("The client has no access to this demo.")
+        details = {"demo": access.demo.slug, "access_id": access.id, "access_count": access.access_count}
+        ClientDemoAccess.objects.filter(pk=access.pk).delete()
+        audit(actor=actor, action="access.revoke", entity_type="client", entity_id=client.id, details=details)
+
+
+def client_login(*, email: str, password: str, ip_address: str | None = None, user_agent: str | None = None) -> Client:
+    """Check a client's credentials; one refusal for every cause, in the same time."""
+    if not isinstance(email, str) or not isinstance(password, str):
+        raise InvalidCredentials()
+    client = Client.objects.by_email(email.strip()).first() if email.strip() and "\x00" not in email else None
+    password_ok = check_password(password, client.password_hash) if client else _dummy_check(password)
+    if not client or not password_ok or client.status != "active":
+        raise InvalidCredentials()
+    if settings.DATABASE_READ_ONLY:
+        return client  # nothing is recorded on a read-only gateway
+    with transaction.atomic():
+        at = now()
+        Client.objects.filter(pk=client.pk).update(last_login_at=at)
+        client.last_login_at = at
+        audit(
+            actor=Actor("client", client.id, ip_address, user_agent),
+            action="client.login",
+            entity_type="client",
+            entity_id=client.id,
+        )
+    return client
+
+
+def days_remaining(end: datetime | None, at: datetime | None = None) -> int | None:
+    """As v_active_clients computes it: whole days to the end, truncated toward zero."""
+    if end is None:
+        return None
+    return math.trunc(((end - (at or now())).total_seconds()) / 86400)

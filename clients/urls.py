@@ -1,0 +1,29 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from . import auth_views, views
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """The contract's routes have no trailing slash; one sent anyway is accepted too."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
+router.register("clients", views.ClientViewSet, basename="client")
+router.register("demos", views.DemoViewSet, basename="demo")
+router.register("audit-log", views.AuditLogViewSet, basename="audit-log")
+
+urlpatterns = [
+    path("auth/token", auth_views.StaffTokenView.as_view(), name="token"),
+    path("auth/token/refresh", auth_views.StaffTokenRefreshView.as_view(), name="token-refresh"),
+    path("auth/token/verify", auth_views.StaffTokenVerifyView.as_view(), name="token-verify"),
+    path("auth/logout", auth_views.StaffLogoutView.as_view(), name="logout"),
+    path("client-auth/login", views.ClientLoginView.as_view(), name="client-login"),
+    path("client-auth/refresh", views.ClientRefreshView.as_view(), name="client-refresh"),
+    path("me", views.MeView.as_view(), name="me"),
+    *router.urls,
+]

@@ -1,0 +1,56 @@
+import sqlite3
+
+import pytest
+from django.db import connection
+
+from tests.fixtures import IS_POSTGRES
+
+
+@pytest.mark.django_db
+def test_health_is_200_with_the_contracts_body(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "healthy" and body["database"] == "connected"
+    assert body["timestamp"].endswith("Z")
+    assert response["X-Request-ID"]
+
+
+def test_live_touches_no_database(client):
+    assert client.get("/health/live").status_code == 200
+
+
+@pytest.mark.django_db
+def test_ready_is_200_on_the_schema_it_was_built_for(client):
+    response = client.get("/health/ready")
+    assert response.status_code == 200, response.json()
+    assert response.json()["schema"] == "ok"
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="SQLite file")
+def test_ready_is_503_naming_what_differs(client, tmp_path, settings, django_db_blocker):
+    from ltplabs.db import create_sqlite_database
+
+    path = tmp_path / "v4.db"
+    create_sqlite_database(path)
+    db = sqlite3.connect(path)
+    db.executescript("PRAGMA user_version = 4; DROP VIEW v_demo_usage;")
+    db.close()
+    connection.close()
+    connection.settings_dict["NAME"] = str(path)
+    try:
+        with django_db_blocker.unblock():
+            response = client.get("/health/ready")
+    finally:
+        connection.close()
+        connection.settings_dict["NAME"] = settings.DATABASES["default"]["NAME"]
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unhealthy"
+    assert "user_version is 4, expected 3" in body["problems"]
+    assert "view v_demo_usage is missing" in body["problems"]
+
+
+def test_request_id_is_echoed_when_sane(client):
+    assert client.get("/health/live", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
+    assert client.get("/health/live", HTTP_X_REQUEST_ID="bad id\n")["X-Request-ID"] != "bad id\n"

@@ -1,0 +1,274 @@
+"""Settings for the LTP Labs API gateway, read from the environment only.
+
+Development defaults apply only with DJANGO_DEBUG=1; anywhere else a missing secret
+stops start-up with a sentence naming it.
+"""
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from exc
+
+
+def secret(name: str, dev_default: str) -> str:
+    """A secret from NAME, or from the file named by NAME_FILE (a mounted Kubernetes Secret)."""
+    value = os.environ.get(name, "")
+    path = os.environ.get(f"{name}_FILE", "")
+    if not value and path:
+        try:
+            value = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE names {path}, which cannot be read: {exc.strerror}.") from exc
+    if value:
+        return value
+    if DEBUG:
+        return dev_default
+    raise ImproperlyConfigured(
+        f"{name} is not set: the gateway refuses to start outside development without it "
+        f"(set {name} or {name}_FILE, or DJANGO_DEBUG=1 for a development run)."
+    )
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = secret("DJANGO_SECRET_KEY", "dev-only-insecure-django-secret-key-do-not-deploy")
+JWT_SECRET = secret("JWT_SECRET", "dev-only-insecure-jwt-secret-do-not-deploy")
+
+ALLOWED_HOSTS = [h.strip() for h in env("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("DJANGO_CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "clients",
+    "health",
+]
+
+MIDDLEWARE = [
+    "ltplabs.middleware.RequestIDMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ltplabs.urls"
+WSGI_APPLICATION = "ltplabs.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------------
+# DATABASE_URL (file:/data/ltplabs.db, sqlite:////data/ltplabs.db or postgres://…) wins
+# over DATABASE_PATH. SQLite goes through ltplabs.sqlite, which runs the init pragmas on
+# every connection and never creates a missing file.
+DATABASE_READ_ONLY = env_bool("DATABASE_READ_ONLY", False)
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA cache_size = -64000",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",
+)
+
+
+def database_from_env() -> dict:
+    url = env("DATABASE_URL")
+    if url.startswith(("postgres://", "postgresql://")):
+        parts = urlsplit(url)
+        options = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": options,
+        }
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///") :]  # sqlite:////abs/path or sqlite:///relative/path
+    elif url.startswith("file:"):
+        path = urlsplit(url).path
+    elif url:
+        raise ImproperlyConfigured(f"DATABASE_URL must start with file:, sqlite:/// or postgres://, not {url.split(':')[0]!r}.")
+    else:
+        path = env("DATABASE_PATH", str(BASE_DIR / "data" / "ltplabs.db"))
+    return {
+        "ENGINE": "ltplabs.sqlite",
+        "NAME": str(Path(unquote(path)).expanduser().absolute()),
+        # One connection per worker thread, kept for the life of the process.
+        "CONN_MAX_AGE": None,
+        "OPTIONS": {
+            "init_command": "; ".join(SQLITE_PRAGMAS),
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 5,
+            "read_only": DATABASE_READ_ONLY,
+        },
+    }
+
+
+DATABASES = {"default": database_from_env()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Auth ------------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# Client passwords: bare bcrypt "$2b$" hashes, as demo-service verifies them.
+BCRYPT_ROUNDS = env_int("BCRYPT_ROUNDS", 12)
+if BCRYPT_ROUNDS < 10 or BCRYPT_ROUNDS > 15:
+    raise ImproperlyConfigured("BCRYPT_ROUNDS must be between 10 and 15.")
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(env("DJANGO_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+if DEBUG:
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+
+# Request bodies: 1 MB at most (413 past that).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+
+# Throttle counters are shared by the workers of one pod through files in a tmp folder.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": env("DJANGO_CACHE_DIR", "/tmp/ltplabs-gateway-cache"),
+    }
+}
+
+# --- REST API --------------------------------------------------------------------------
+API_MAX_PAGE_SIZE = 1000
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["clients.authentication.StaffJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["clients.permissions.StaffModelPermissions"],
+    "DEFAULT_PARSER_CLASSES": ["ltplabs.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "ltplabs.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DATETIME_FORMAT": "%Y-%m-%d %H:%M:%S",
+    "DEFAULT_THROTTLE_RATES": {
+        "staff_login": env("THROTTLE_STAFF_LOGIN", "10/min"),
+        "client_login_email": env("THROTTLE_CLIENT_LOGIN_EMAIL", "5/min"),
+        "client_login_address": env("THROTTLE_CLIENT_LOGIN_ADDRESS", "30/min"),
+    },
+    "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES", 0) or None,
+}
+
+SIMPLE_JWT = {
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SECRET,
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=env_int("JWT_REFRESH_HOURS", 24)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": False,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "LEEWAY": 0,
+    "USER_AUTHENTICATION_RULE": "clients.authentication.staff_may_sign_in",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "LTP Labs API gateway",
+    "DESCRIPTION": "Clients, their demo access and the audit trail of ltplabs.db.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/",
+}
+
+# --- HTTPS (behind the ingress) --------------------------------------------------------
+DJANGO_TLS = env_bool("DJANGO_TLS", not DEBUG)
+if DJANGO_TLS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    # The kubelet probes speak plain HTTP to the pod.
+    SECURE_REDIRECT_EXEMPT = [r"^health(/.*)?$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+
+# --- Logging: one stdout handler ---------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}},
+    "root": {"handlers": ["stdout"], "level": env("DJANGO_LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

@@ -1,0 +1,55 @@
+"""SQLite backend for the shared ltplabs.db.
+
+Django's own backend plus the rules of this deployment: the file must already exist
+(sqlite3.connect would silently create an empty one), DATABASE_READ_ONLY opens it with
+mode=ro, and a connection notices when the file it opened was deleted or replaced.
+The init pragmas and BEGIN IMMEDIATE come from OPTIONS in settings.
+"""
+
+import os
+import sqlite3
+from urllib.parse import quote
+
+from django.db.backends.sqlite3 import base
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    opened_inode: tuple[int, int] | None = None
+
+    @property
+    def path(self) -> str:
+        return str(self.settings_dict["NAME"])
+
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        read_only = params.pop("read_only", False)
+        if not self.is_in_memory_db() and not self.path.startswith("file:"):
+            params["database"] = f"file:{quote(self.path)}?mode={'ro' if read_only else 'rw'}"
+        return params
+
+    def get_new_connection(self, conn_params):
+        if not self.is_in_memory_db() and not self.path.startswith("file:"):
+            if not os.path.isfile(self.path):
+                raise sqlite3.OperationalError(
+                    f"database file {self.path} does not exist; create it with `manage.py initdb` "
+                    f"or point DATABASE_PATH at the existing ltplabs.db"
+                )
+            stat = os.stat(self.path)
+            self.opened_inode = (stat.st_dev, stat.st_ino)
+        return super().get_new_connection(conn_params)
+
+    def file_problem(self) -> str | None:
+        """Why the file this connection opened is no longer the one at the path, if it is not."""
+        if self.is_in_memory_db() or self.path.startswith("file:"):
+            return None
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return f"database file {self.path} is missing"
+        except OSError as exc:
+            return f"database file {self.path} cannot be read: {exc.strerror}"
+        if not os.access(self.path, os.R_OK):
+            return f"database file {self.path} cannot be read"
+        if self.opened_inode is not None and self.connection is not None and self.opened_inode != (stat.st_dev, stat.st_ino):
+            return f"database file {self.path} was replaced while open"
+        return None

@@ -1,0 +1,16 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("", include("health.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/", include("clients.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "ltplabs.errors.handler400"
+handler403 = "ltplabs.errors.handler403"
+handler404 = "ltplabs.errors.handler404"
+handler500 = "ltplabs.errors.handler500"
