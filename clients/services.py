@@ -274,9 +274,11 @@ def client_create(
                 details={"email": email, "company": company, "access_days": access_days, "demos": slugs},
             )
     except IntegrityError as exc:
-        # Only the unique e-mail can fail here once the checks above passed (a concurrent
-        # writer on PostgreSQL, where the lock is per row).
-        raise Conflict("A client with this e-mail already exists.") from exc
+        # A concurrent writer took the e-mail after our check (possible on PostgreSQL, where
+        # the lock is per row); any other integrity error is not the caller's conflict.
+        if Client.objects.by_email(email).exists():
+            raise Conflict("A client with this e-mail already exists.") from exc
+        raise
     return client
 
 
@@ -426,3 +428,33 @@ def days_remaining(end: datetime | None, at: datetime | None = None) -> int | No
     if end is None:
         return None
     return math.trunc(((end - (at or now())).total_seconds()) / 86400)
+
+
+def access_update(*, actor: Actor, client_id: int, demo: str, expires_at: datetime | None) -> ClientDemoAccess:
+    """Change when a client's access to one demo ends (None: it follows the client's end date)."""
+    if expires_at is not None and not isinstance(expires_at, datetime):
+        raise ValidationError({"expires_at": ["Must be a date and time, or null."]})
+    expires_at = expires_at.replace(microsecond=0) if expires_at is not None else None
+    with transaction.atomic():
+        client = _get_client_for_update(client_id)
+        access = ClientDemoAccess.objects.filter(client=client, demo__slug=demo).select_related("demo").first()
+        if access is None:
+            raise NotFound("The client has no access to this demo.")
+        if access.expires_at == expires_at:
+            return access
+        before = _fmt(access.expires_at)
+        access.expires_at = expires_at
+        access.save(update_fields=["expires_at"])
+        audit(
+            actor=actor,
+            action="access.update",
+            entity_type="client",
+            entity_id=client.id,
+            details={
+                "demo": access.demo.slug,
+                "access_id": access.id,
+                "before": {"expires_at": before},
+                "after": {"expires_at": _fmt(expires_at)},
+            },
+        )
+    return access

@@ -3,16 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from . import auth_views, views
 
-
-class OptionalSlashRouter(SimpleRouter):
-    """The contract's routes have no trailing slash; one sent anyway is accepted too."""
-
-    def __init__(self):
-        super().__init__()
-        self.trailing_slash = "/?"
-
-
-router = OptionalSlashRouter()
+router = SimpleRouter(trailing_slash=False)  # the contract's routes have no trailing slash
 router.register("clients", views.ClientViewSet, basename="client")
 router.register("demos", views.DemoViewSet, basename="demo")
 router.register("audit-log", views.AuditLogViewSet, basename="audit-log")

@@ -119,6 +119,17 @@ def manage(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Co
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=check)
 
 
+_static_collected = False
+
+
+def collect_static(env: dict[str, str]) -> None:
+    """gunicorn runs with DJANGO_DEBUG=0: whitenoise serves the admin's files from STATIC_ROOT."""
+    global _static_collected
+    if not _static_collected:
+        manage(env, "collectstatic", "--noinput", "-v", "0")
+        _static_collected = True
+
+
 class Gateway:
     """gunicorn serving the gateway on a database file of its own."""
 
@@ -133,6 +144,8 @@ class Gateway:
 
     def start(self, timeout: float = 20.0) -> "Gateway":
         import urllib.request
+
+        collect_static(self.env)
 
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(

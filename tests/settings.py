@@ -14,3 +14,7 @@ os.environ.setdefault("DJANGO_CACHE_DIR", tempfile.mkdtemp(prefix="ltplabs-test-
 os.environ.setdefault("DATABASE_PATH", os.path.join(tempfile.gettempdir(), "ltplabs-test-placeholder.db"))
 
 from ltplabs.settings import *  # noqa: E402,F403
+
+# Staff users' Django passwords: a fast hasher keeps the suite quick (clients' bcrypt is unaffected).
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
