@@ -1,0 +1,78 @@
+"""Settings come from the environment only; production refuses to start without real keys."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.fixtures import ROOT
+
+PRINT_DB = "import django; django.setup(); from django.conf import settings; import json; print(json.dumps(settings.DATABASES['default']))"
+
+
+def run(code: str, **env) -> subprocess.CompletedProcess:
+    base = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "ltplabs.settings", "DJANGO_SECRET_KEY": "k" * 50, "JWT_SECRET": "j" * 40}
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={k: v for k, v in base.items() if v is not None}, capture_output=True, text=True
+    )
+
+
+def database(**env) -> dict:
+    result = run(PRINT_DB, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize(
+    "url,path",
+    [("file:/data/ltplabs.db", "/data/ltplabs.db"), ("sqlite:////data/ltplabs.db", "/data/ltplabs.db"),
+     ("file:/srv/with%20space/ltplabs.db", "/srv/with space/ltplabs.db")],
+)  # fmt: skip
+def test_database_url_in_the_manifests_forms_names_the_sqlite_file(url, path):
+    db = database(DATABASE_URL=url)
+    assert db["ENGINE"] == "ltplabs.sqlite" and db["NAME"] == path
+    assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+    assert "PRAGMA busy_timeout = 5000" in db["OPTIONS"]["init_command"]
+
+
+def test_relative_sqlite_url_and_database_path():
+    assert database(DATABASE_URL="sqlite:///data/x.db")["NAME"] == str(ROOT / "data" / "x.db")
+    assert database(DATABASE_PATH="/var/lib/ltplabs.db")["NAME"] == "/var/lib/ltplabs.db"
+    assert database()["NAME"] == str(ROOT / "data" / "ltplabs.db")
+
+
+def test_postgres_url_selects_the_postgresql_backend():
+    db = database(DATABASE_URL="postgres://gw:s%40cret@db.internal:5433/ltplabs?sslmode=require")
+    assert db["ENGINE"] == "django.db.backends.postgresql"
+    assert (db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == ("ltplabs", "gw", "s@cret", "db.internal", "5433")
+    assert db["OPTIONS"] == {"sslmode": "require"}
+
+
+def test_unknown_database_url_scheme_is_refused():
+    result = run(PRINT_DB, DATABASE_URL="mysql://x/y")
+    assert result.returncode != 0 and "DATABASE_URL must start with" in result.stderr
+
+
+@pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "JWT_SECRET"])
+def test_production_start_without_a_key_is_refused_naming_it(missing):
+    result = run(PRINT_DB, **{missing: None})
+    assert result.returncode != 0
+    assert f"{missing} is not set" in result.stderr
+
+
+def test_development_mode_has_obviously_development_only_keys():
+    code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY, settings.JWT_SECRET)"
+    result = run(code, DJANGO_SECRET_KEY=None, JWT_SECRET=None, DJANGO_DEBUG="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("dev-only-insecure") == 2
+
+
+def test_secrets_can_come_from_mounted_files(tmp_path):
+    (tmp_path / "jwt").write_text("from-a-file-secret\n")
+    code = "import django; django.setup(); from django.conf import settings; print(settings.JWT_SECRET)"
+    result = run(code, JWT_SECRET=None, JWT_SECRET_FILE=str(tmp_path / "jwt"))
+    assert result.stdout.strip().splitlines()[-1] == "from-a-file-secret"
+    result = run(code, JWT_SECRET=None, JWT_SECRET_FILE=str(tmp_path / "absent"))
+    assert result.returncode != 0 and "JWT_SECRET_FILE names" in result.stderr
