@@ -8,6 +8,7 @@ so a busy database makes the writer wait (busy_timeout) instead of failing half-
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ PASSWORD_MIN_BYTES = 8
 PASSWORD_MAX_BYTES = 72  # bcrypt reads no further
 NAME_MAX_CHARS = 200
 ACCESS_DAYS_MAX = 3650
+BCRYPT_HASH = re.compile(r"\$2[ab]\$(\d\d)\$[./A-Za-z0-9]{53}")
 UPDATABLE_FIELDS = ("name", "company", "phone", "notes", "is_active", "access_end_date")
 
 
@@ -78,7 +80,7 @@ def _origin(request) -> tuple[str | None, str | None]:
     if request is None:
         return None, None
     meta = request.META
-    return meta.get("REMOTE_ADDR"), (meta.get("HTTP_USER_AGENT") or None) and meta["HTTP_USER_AGENT"][:500]
+    return meta.get("REMOTE_ADDR"), (meta.get("HTTP_USER_AGENT") or "")[:500] or None
 
 
 def audit(*, actor: Actor, action: str, entity_type: str, entity_id: int | None, details: dict | None = None) -> AuditLog:
@@ -121,9 +123,7 @@ def validate_password_hash(value: str) -> None:
 
 
 def is_bcrypt_hash(value: str) -> bool:
-    import re
-
-    match = re.fullmatch(r"\$2[ab]\$(\d\d)\$[./A-Za-z0-9]{53}", value or "")
+    match = BCRYPT_HASH.fullmatch(value or "")
     return bool(match) and 10 <= int(match.group(1)) <= 31
 
 
