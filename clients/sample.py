@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
+from ltplabs.postgres import reset_sequences
+
 SAMPLE_PASSWORD = "ltplabs-demo"
 PASSWORD_HASH = "$2b$10$.F1S/9sN1v/GCvIeXCBqi.nsCy/bbhJtTjTAsZdVdPighTlkhYFzK"  # 'ltplabs-demo'
 
@@ -98,6 +100,7 @@ def load_sample(clients: int, seed: int = 7, progress=None) -> None:
             if len(client_rows) >= BATCH:
                 _flush(cursor, client_rows, access_rows, audit_rows, progress)
         _flush(cursor, client_rows, access_rows, audit_rows, progress)
+        reset_sequences(connection, ["clients", "demos", "client_demo_access", "audit_log"])
 
 
 def _flush(cursor, client_rows, access_rows, audit_rows, progress) -> None:

@@ -120,22 +120,27 @@ SQLITE_PRAGMAS = (
 )
 
 
+def postgres_database(url: str) -> dict:
+    """The DATABASES entry for a postgres:// URL (also the target of `migrate_to_postgres --to`)."""
+    parts = urlsplit(url)
+    options = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": options,
+    }
+
+
 def database_from_env() -> dict:
     url = env("DATABASE_URL")
     if url.startswith(("postgres://", "postgresql://")):
-        parts = urlsplit(url)
-        options = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")),
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
-            "CONN_HEALTH_CHECKS": True,
-            "OPTIONS": options,
-        }
+        return postgres_database(url)
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///") :]  # sqlite:////abs/path or sqlite:///relative/path
     elif url.startswith("file:"):

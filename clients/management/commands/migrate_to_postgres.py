@@ -1,0 +1,247 @@
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
+from tqdm import tqdm
+
+from ltplabs.db import LEGACY_TABLES, sqlite_schema_problems
+from ltplabs.postgres import create_postgres_schema, has_legacy_schema, postgres_schema_problems, reset_sequences
+from ltplabs.settings import postgres_database
+
+TARGET = "migration_target"
+# Rows that `migrate` itself writes into a new database: they never make a target "non-empty".
+BOOKKEEPING_TABLES = {"django_migrations", "django_content_type", "auth_permission"}
+
+
+@dataclass
+class TableCheck:
+    table: str
+    rows: int = 0
+    digest: Any = field(default_factory=hashlib.sha256)
+    first_difference: str | None = None
+
+    @property
+    def checksum(self) -> str:
+        return self.digest.hexdigest()[:16]
+
+
+class Command(BaseCommand):
+    help = "Copy every row of ltplabs.db (legacy and Django tables) to PostgreSQL, keeping ids, then verify counts and checksums."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--to", required=True, metavar="URL", help="postgres://user:password@host:port/database")
+        parser.add_argument("--from", dest="source", metavar="PATH", help="the ltplabs.db to copy (default: the configured one)")
+        parser.add_argument("--replace", action="store_true", help="empty a target that already holds rows, then copy")
+        parser.add_argument("--batch-size", type=int, default=5000, metavar="N")
+
+    def handle(self, *args, to, source, replace, batch_size, **options):
+        if not to.startswith(("postgres://", "postgresql://")):
+            raise CommandError("--to must be a postgres:// URL.")
+        started = time.monotonic()
+        db = self._open_source(source)
+        connections.settings[TARGET] = connections.configure_settings(
+            {DEFAULT_DB_ALIAS: settings.DATABASES[DEFAULT_DB_ALIAS], TARGET: postgres_database(to)}
+        )[TARGET]
+        target = connections[TARGET]
+        try:
+            tables = self._prepare_target(db, target, replace)
+            counts = {table: db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0] for table in tables}
+            total = sum(counts.values())
+            self.stdout.write(f"Copying {total} rows of {len(tables)} tables to {target.settings_dict['NAME']} …")
+            with transaction.atomic(using=TARGET):
+                copy_started = time.monotonic()
+                self._copy(db, target, tables, counts, batch_size)
+                copy_seconds = time.monotonic() - copy_started
+                reset_sequences(target, tables)
+                self._verify(db, target, tables, counts)
+        except (DatabaseError, psycopg.Error, sqlite3.Error) as exc:
+            raise CommandError(f"the copy failed and was rolled back, the target is as it was: {exc}".strip()) from exc
+        finally:
+            db.close()
+            target.close()
+            del connections[TARGET]
+            del connections.settings[TARGET]
+        elapsed = time.monotonic() - started
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Copied and verified {total} rows in {elapsed:.1f}s "
+                f"(copy {copy_seconds:.1f}s, {total / max(copy_seconds, 1e-9):,.0f} rows/s; {total / elapsed:,.0f} rows/s overall)."
+            )
+        )
+
+    def _open_source(self, source: str | None) -> sqlite3.Connection:
+        """A read-only connection holding one read transaction: a snapshot while the gateway goes on writing."""
+        if source is None:
+            if settings.DATABASES[DEFAULT_DB_ALIAS]["ENGINE"].endswith("postgresql"):
+                raise CommandError("the configured database is PostgreSQL: give --from PATH of the ltplabs.db to copy.")
+            source = settings.DATABASES[DEFAULT_DB_ALIAS]["NAME"]
+        path = Path(source)
+        if not path.is_file():
+            raise CommandError(f"{path} does not exist.")
+        db = sqlite3.connect(f"file:{quote(str(path.absolute()))}?mode=ro", uri=True, isolation_level=None)
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("BEGIN")
+        problems = sqlite_schema_problems(db)  # its first read fixes the snapshot every later read sees
+        if problems:
+            db.close()
+            raise CommandError(f"{path} is not ltplabs.db schema version 3: " + "; ".join(problems))
+        self.stdout.write(f"Reading {path} (one read transaction: a consistent snapshot).")
+        return db
+
+    def _prepare_target(self, db: sqlite3.Connection, target, replace: bool) -> list[str]:
+        """Create what is missing on the target, refuse one that holds rows, and name the tables to copy."""
+        with target.cursor() as cursor:
+            if not has_legacy_schema(cursor):
+                create_postgres_schema(target)
+                self.stdout.write("Created the ltplabs schema (database/schema.postgres.sql).")
+            problems = postgres_schema_problems(cursor)
+        if problems:
+            raise CommandError("the target is not ltplabs schema version 3: " + "; ".join(problems))
+        source_tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        with target.cursor() as cursor:
+            existing = set(target.introspection.table_names(cursor))
+            held = {}
+            for table in [name for name in source_tables if name in existing and name not in BOOKKEEPING_TABLES]:
+                cursor.execute(f"SELECT COUNT(*) FROM {target.ops.quote_name(table)}")
+                if count := cursor.fetchone()[0]:
+                    held[table] = count
+        if held and not replace:
+            listed = ", ".join(f"{table}: {count}" for table, count in sorted(held.items()))
+            raise CommandError(f"the target already holds rows ({listed}); give --replace to empty it and copy again.")
+        tables = list(LEGACY_TABLES)
+        if "django_migrations" in source_tables:
+            call_command("migrate", database=TARGET, interactive=False, verbosity=0)
+            applied = set(db.execute("SELECT app, name FROM django_migrations").fetchall())
+            with target.cursor() as cursor:
+                cursor.execute("SELECT app, name FROM django_migrations")
+                wanted = set(cursor.fetchall())
+                if applied != wanted:
+                    missing = sorted(f"{app}.{name}" for app, name in wanted - applied)[:5]
+                    raise CommandError(
+                        "the Django tables of the source are not at this code's migrations "
+                        f"(not applied there: {', '.join(missing) or 'none'}; unknown here: {len(applied - wanted)}); "
+                        "run `manage.py migrate` on it first."
+                    )
+                django_tables = set(target.introspection.django_table_names(only_existing=True, include_views=False))
+            tables += sorted((django_tables | {"django_migrations"}) & set(source_tables))
+        else:
+            self.stdout.write("The source has no Django tables (never set up by initdb): only the legacy tables are copied.")
+        skipped = sorted(set(source_tables) - set(tables))
+        if skipped:
+            self.stdout.write(f"Not copied (no such table in the gateway's schema): {', '.join(skipped)}")
+        return tables
+
+    def _copy(self, db: sqlite3.Connection, target, tables: list[str], counts: dict[str, int], batch_size: int) -> None:
+        quote_name = target.ops.quote_name
+        raw = target.connection
+        with raw.cursor() as cursor:
+            cursor.execute("SET LOCAL TIME ZONE 'UTC'")  # the source's text times are UTC
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+            # TRUNCATE, not DELETE: the audit_log's append-only triggers refuse row deletes.
+            cursor.execute(f"TRUNCATE {', '.join(quote_name(table) for table in tables)} RESTART IDENTITY")
+            with tqdm(total=sum(counts.values()), unit="rows", unit_scale=True, disable=not self.stdout.isatty()) as bar:
+                for table in tables:
+                    columns = source_columns(db, table)
+                    rows = db.execute(f'SELECT {", ".join(f"{quote_name(column)}" for column in columns)} FROM "{table}"')
+                    column_list = ", ".join(quote_name(column) for column in columns)
+                    with cursor.copy(f"COPY {quote_name(table)} ({column_list}) FROM STDIN") as copy:
+                        while batch := rows.fetchmany(batch_size):
+                            for row in batch:
+                                copy.write_row(row)
+                            bar.update(len(batch))
+
+    def _verify(self, db: sqlite3.Connection, target, tables: list[str], counts: dict[str, int]) -> None:
+        """Counts and a checksum per table over normalised row text in key order, the same on both sides."""
+        self.stdout.write(f"{'table':<36} {'rows':>9} {'ltplabs.db':>18} {'postgresql':>18}")
+        failures = []
+        raw = target.connection
+        for table in tables:
+            columns = source_columns(db, table)
+            keys = primary_key(db, table)
+            with raw.cursor() as cursor:
+                cursor.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_schema = current_schema() AND table_name = %s",
+                    [table],
+                )
+                types = dict(cursor.fetchall())
+            kinds = [types.get(column, "") for column in columns]
+            select = ", ".join(f'"{column}"' for column in columns)
+            order = ", ".join(f'"{key}"' for key in keys)
+            source_rows = db.execute(f'SELECT {select} FROM "{table}" ORDER BY {order}')
+            pg_order = ", ".join(f'"{key}"' + (' COLLATE "C"' if types.get(key) in ("text", "character varying") else "") for key in keys)
+            with raw.cursor(name=f"verify_{table}") as cursor:
+                cursor.itersize = 5000
+                cursor.execute(f'SELECT {select} FROM "{table}" ORDER BY {pg_order}')
+                source_check, target_check = TableCheck(table), TableCheck(table)
+                for source_row, target_row in zip_longest_rows(source_rows, cursor):
+                    source_text = row_text(source_row, kinds) if source_row is not None else None
+                    target_text = row_text(target_row, kinds) if target_row is not None else None
+                    for check, text in ((source_check, source_text), (target_check, target_text)):
+                        if text is not None:
+                            check.rows += 1
+                            check.digest.update(text.encode("utf-8") + b"\n")
+                    if source_text != target_text and source_check.first_difference is None:
+                        row = source_row or target_row
+                        source_check.first_difference = ", ".join(f"{key}={row[columns.index(key)]}" for key in keys)
+            same = source_check.rows == target_check.rows == counts[table] and source_check.checksum == target_check.checksum
+            verdict = "ok" if same else "DIFFERENT"
+            self.stdout.write(f"{table:<36} {source_check.rows:>9} {source_check.checksum:>18} {target_check.checksum:>18}  {verdict}")
+            if not same:
+                failures.append(
+                    f"{table}: {source_check.rows} rows in ltplabs.db, {target_check.rows} in PostgreSQL, "
+                    f"first difference at {source_check.first_difference}"
+                )
+        if failures:
+            raise CommandError("the copy does not match its source, nothing was committed: " + "; ".join(failures))
+
+
+def source_columns(db: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in db.execute(f'PRAGMA table_info("{table}")')]
+
+
+def primary_key(db: sqlite3.Connection, table: str) -> list[str]:
+    keys = sorted((row[5], row[1]) for row in db.execute(f'PRAGMA table_info("{table}")') if row[5])
+    return [name for _, name in keys] or source_columns(db, table)
+
+
+def zip_longest_rows(first, second):
+    first, second = iter(first), iter(second)
+    while True:
+        a, b = next(first, None), next(second, None)
+        if a is None and b is None:
+            return
+        yield a, b
+
+
+def row_text(row, kinds: list[str]) -> str:
+    """One row as text that both backends give alike: times as UTC 'YYYY-MM-DD HH:MM:SS[.ffffff]',
+    booleans 0/1, JSON re-serialised with sorted keys, NULL as null."""
+    return json.dumps([normalise(value, kind) for value, kind in zip(row, kinds, strict=True)], ensure_ascii=False)
+
+
+def normalise(value, kind: str):
+    if value is None:
+        return None
+    if kind == "boolean":
+        return int(value)
+    if kind in ("json", "jsonb"):
+        if isinstance(value, str | bytes):
+            value = json.loads(value)
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+    if isinstance(value, bytes | memoryview):
+        return bytes(value).hex()
+    return value

@@ -1,0 +1,41 @@
+"""The test database on PostgreSQL: a fresh `<name>_test` on the server DATABASE_URL names."""
+
+import psycopg
+from django.conf import settings
+from django.db import connections
+
+from ltplabs.postgres import create_postgres_schema
+
+
+def server_connection(database: str | None = None) -> psycopg.Connection:
+    """An autocommit connection to the server of the default database (to its `database`)."""
+    config = settings.DATABASES["default"]
+    return psycopg.connect(
+        dbname=database or "postgres",
+        user=config["USER"] or None,
+        password=config["PASSWORD"] or None,
+        host=config["HOST"] or None,
+        port=config["PORT"] or None,
+        autocommit=True,
+    )
+
+
+def recreate_database(name: str) -> None:
+    """Drop `name` (closing its sessions) and create it empty."""
+    with server_connection() as server:
+        server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        server.execute(f'CREATE DATABASE "{name}"')
+
+
+def create_test_database() -> str:
+    """A new `<name>_test` database with schema.postgres.sql, and every connection pointed at it."""
+    name = settings.DATABASES["default"]["NAME"]
+    if not name.endswith("_test"):
+        name = f"{name}_test"
+    for alias in connections:
+        connections[alias].close()
+    recreate_database(name)
+    settings.DATABASES["default"]["NAME"] = name
+    connections["default"].settings_dict["NAME"] = name
+    create_postgres_schema(connections["default"])
+    return name
