@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint setup setup-dev clean
+.PHONY: run test lint setup setup-dev clean bench
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ lint: setup-dev
 ## test: lint, then the whole suite on SQLite
 test: setup-dev lint
 	$(VENV)/bin/pytest
+
+## bench: the gateway under gunicorn beside the Express peer (../shared/peers/express), W1-W5 with wrk; see bench/README.md
+bench: setup-dev
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

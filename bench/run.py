@@ -1,0 +1,459 @@
+"""`make bench`: the gateway under gunicorn, as deployed, beside the seed's Express peer on the
+same file, W1-W5 with wrk through bench.sh, one table of req/s, p50, p99 and ratios, saved to
+bench/results/<date>.txt with the versions.
+
+Environment: BENCH_SIZES (default "10000 100000 1000000"), BENCH_CONNS ("16 64"), DURATION (10),
+WARMUP (2), BENCH_WORKLOADS (e.g. "W2 W4"; default all), BENCH_PEER (path of the peer's source,
+default ../shared/peers/express; the peer is skipped when it is not there), WEB_CONCURRENCY /
+GUNICORN_THREADS / GUNICORN_WORKER_CLASS (passed to gunicorn.conf.py, to compare worker models).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+DATA = BENCH / "data"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+PEER_SOURCE = Path(os.environ.get("BENCH_PEER", ROOT.parent / "shared" / "peers" / "express"))
+PEER_BUILD = BENCH / "peer"  # node_modules/ there is gitignored
+SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "10000 100000 1000000").split()]
+CONNS = [int(n) for n in os.environ.get("BENCH_CONNS", "16 64").split()]
+WORKLOADS = set(os.environ.get("BENCH_WORKLOADS", "W1 W2 W2d W3 W4 W5").split())
+W3_CLIENTS = 1000
+WRITE_CLIENTS = 10000
+DEEP_OFFSET = 500_000
+STAFF_USER, STAFF_PASSWORD = "bench-staff", "bench-staff-pass-123"
+SECRET = secrets.token_hex(32)
+
+TITLES = {
+    "W1": "GET /health",
+    "W2": "GET /api/clients?limit=100",
+    "W2d": f"deep page (row {DEEP_OFFSET:,})",
+    "W3": "whole active list",
+    "W4": "POST /api/clients",
+    "W5": "90% W2 + 10% W4",
+}
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args[0]} exited: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer in {timeout}s")
+
+
+# --- database files ----------------------------------------------------------------------------
+
+
+def gateway_env(db_path: Path, port: int = 0) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "DATABASE_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="ltplabs.settings",
+        DJANGO_DEBUG="0",
+        DJANGO_TLS="0",
+        DJANGO_SECRET_KEY=SECRET,
+        JWT_SECRET=SECRET,
+        JWT_ACCESS_MINUTES="240",
+        DJANGO_CACHE_DIR=str(Path(tempfile.gettempdir()) / "ltplabs-bench-cache"),
+        DATABASE_PATH=str(db_path),
+        PORT=str(port),
+    )
+    return env
+
+
+def manage(db_path: Path, *args: str) -> None:
+    env = {**gateway_env(db_path), "DJANGO_DEBUG": "1"}
+    subprocess.run([str(PYTHON), "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+STAFF_SCRIPT = f"""
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+user, _ = get_user_model().objects.get_or_create(username={STAFF_USER!r})
+user.is_staff, user.is_superuser, user.is_active = True, False, True
+user.set_password({STAFF_PASSWORD!r})
+user.save()
+user.user_permissions.set(Permission.objects.filter(content_type__app_label="clients"))
+"""
+
+
+def database(clients: int) -> Path:
+    """bench/data/clients-N.db made by the project's generator, with a staff user that holds the
+    clients app's permissions (not a superuser, so the permission checks run as in production)."""
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"clients-{clients}.db"
+    if not path.exists():
+        log(f"building {path.name} (initdb --sample {clients}) ...")
+        partial = path.with_suffix(".partial.db")
+        for leftover in DATA.glob(partial.name + "*"):
+            leftover.unlink()
+        manage(partial, "initdb", "--sample", str(clients))
+        checkpoint(partial)
+        partial.rename(path)
+    manage(path, "shell", "-c", STAFF_SCRIPT)
+    checkpoint(path)
+    return path
+
+
+def checkpoint(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def fresh_copy(source: Path, name: str) -> Path:
+    target = Path(tempfile.gettempdir()) / "ltplabs-bench" / name
+    target.parent.mkdir(exist_ok=True)
+    for old in target.parent.glob(name + "*"):
+        old.unlink()
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    return target
+
+
+def write_check(path: Path) -> dict:
+    with sqlite3.connect(path) as db:
+        written, distinct = db.execute("SELECT COUNT(*), COUNT(DISTINCT lower(email)) FROM clients WHERE email LIKE 'bench-%'").fetchone()
+        audited = db.execute(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'client.create'"
+            " AND entity_id IN (SELECT id FROM clients WHERE email LIKE 'bench-%')"
+        ).fetchone()[0]
+        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+    return {"written": written, "distinct": distinct, "audited": audited, "integrity": integrity}
+
+
+def deep_cursor(path: Path) -> str:
+    """The gateway's cursor for the page that starts at row DEEP_OFFSET of v_active_clients."""
+    with sqlite3.connect(path) as db:
+        row = db.execute(
+            "SELECT created_at, id FROM v_active_clients ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?", (DEEP_OFFSET - 1,)
+        ).fetchone()
+    return base64.urlsafe_b64encode(f"{row[0]}|{row[1]}".encode()).decode().rstrip("=")
+
+
+# --- servers -------------------------------------------------------------------------------------
+
+
+class Server:
+    name = ""
+
+    def __init__(self, db_path: Path):
+        self.db_path = db_path
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(tempfile.gettempdir()) / "ltplabs-bench" / f"{self.name}-{self.port}.log"
+        self.log_path.parent.mkdir(exist_ok=True)
+        self.process: subprocess.Popen | None = None
+        self.token = ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class Gateway(Server):
+    name = "gateway"
+
+    def start(self) -> Gateway:
+        env = gateway_env(self.db_path, self.port)
+        command = [str(GUNICORN), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "ltplabs.wsgi"]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
+        wait_for(f"{self.url}/health/live", self.process, self.log_path)
+        body = json.dumps({"username": STAFF_USER, "password": STAFF_PASSWORD}).encode()
+        request = urllib.request.Request(f"{self.url}/api/auth/token", data=body, headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            self.token = json.load(response)["access"]
+        return self
+
+    def worker_rss_mb(self) -> list[float]:
+        """Resident memory of each worker (the master's children), in MB."""
+        out = subprocess.run(["ps", "--ppid", str(self.process.pid), "-o", "rss="], capture_output=True, text=True).stdout
+        return [int(kb) / 1024 for kb in out.split()]
+
+
+class Peer(Server):
+    name = "peer"
+
+    def start(self) -> Peer:
+        env = {**os.environ, "NODE_PATH": str(PEER_BUILD / "node_modules"), "DB_PATH": str(self.db_path),
+               "JWT_SECRET": SECRET, "PORT": str(self.port), "NODE_ENV": "production"}  # fmt: skip
+        self.process = subprocess.Popen(
+            ["node", str(PEER_BUILD / "server.js")], env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT
+        )
+        wait_for(f"{self.url}/health", self.process, self.log_path)
+        self.token = subprocess.run(
+            ["node", str(PEER_BUILD / "token.js")], env=env, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        return self
+
+
+def build_peer() -> bool:
+    if not (PEER_SOURCE / "server.js").exists():
+        log(f"no peer at {PEER_SOURCE}: the gateway runs alone")
+        return False
+    PEER_BUILD.mkdir(exist_ok=True)
+    for name in ("package.json", "server.js", "token.js"):
+        shutil.copy2(PEER_SOURCE / name, PEER_BUILD / name)
+    if not (PEER_BUILD / "node_modules" / "better-sqlite3" / "build").exists():
+        log("npm install in bench/peer ...")
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--omit=dev"], cwd=PEER_BUILD, check=True, stdout=subprocess.DEVNULL)
+    return True
+
+
+# --- wrk -----------------------------------------------------------------------------------------
+
+
+def wrk(server: Server, workload: str, conns: int, path: str | None = None) -> dict:
+    env = {**os.environ, "DURATION": os.environ.get("DURATION", "10"), "WARMUP": os.environ.get("WARMUP", "2")}
+    if workload in ("W4", "W5"):
+        env["BENCH_STATUS"] = "1"  # count the 201s, to compare with the rows written
+    spec = "W2" if workload == "W2d" else workload
+    if path:
+        env[f"{spec}_PATH"] = path
+    out = subprocess.run(
+        [str(BENCH / "bench.sh"), server.url, server.token, f"{spec}:{conns}"], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    line = next(line for line in out.splitlines() if line.startswith("RESULT"))
+    result = {}
+    for key, value in re.findall(r"(\w+)=(\S*)", line):
+        try:
+            result[key] = float(value) if "." in value else int(value)
+        except ValueError:
+            result[key] = value
+    return result
+
+
+def rss_note(rss: list[float]) -> str:
+    return "/".join(f"{mb:.0f}" for mb in rss)
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def main() -> int:
+    started = datetime.datetime.now(datetime.UTC)
+    has_peer = build_peer()
+    rows: list[dict] = []
+    worker_rss: list[float] = []
+    write_checks: list[str] = []
+
+    def measure(workload: str, clients: int, gateway: Gateway, peer: Peer | None, conns: int, paths=(None, None)):
+        log(f"  {workload} {clients} clients, {conns} connections")
+        row = {"workload": workload, "clients": clients, "conns": conns, "gateway": wrk(gateway, workload, conns, paths[0])}
+        if peer:
+            row["peer"] = wrk(peer, workload, conns, paths[1])
+        rows.append(row)
+        return row
+
+    def read_runs(clients: int, jobs):
+        path = database(clients)
+        with Gateway(path) as gateway:
+            peer = Peer(path).start() if has_peer else None
+            try:
+                for job in jobs:
+                    measure(*job[:1], clients, gateway, peer, *job[1:])
+            finally:
+                if peer:
+                    peer.stop()
+            worker_rss.extend(gateway.worker_rss_mb())
+
+    for clients in SIZES:
+        jobs = []
+        if clients == SIZES[0] and "W1" in WORKLOADS:
+            jobs += [("W1", c) for c in CONNS]
+        if "W2" in WORKLOADS:
+            jobs += [("W2", c) for c in CONNS]
+        if clients > DEEP_OFFSET and "W2d" in WORKLOADS:
+            cursor = deep_cursor(database(clients))
+            paths = (f"/api/clients?limit=100&cursor={cursor}", f"/api/clients?limit=100&offset={DEEP_OFFSET}")
+            jobs += [("W2d", c, paths) for c in CONNS]
+        if jobs:
+            log(f"{clients} clients")
+            read_runs(clients, jobs)
+    if "W3" in WORKLOADS:
+        log(f"{W3_CLIENTS} clients")
+        # The gateway's list is paged (1000 at most): one page of 1000 holds every active client of this file.
+        read_runs(W3_CLIENTS, [("W3", c, ("/api/clients?limit=1000", "/api/clients")) for c in CONNS])
+
+    for workload in ("W4", "W5"):
+        if workload not in WORKLOADS:
+            continue
+        source = database(WRITE_CLIENTS)
+        for conns in CONNS:
+            log(f"  {workload} {WRITE_CLIENTS} clients, {conns} connections (fresh copies)")
+            row = {"workload": workload, "clients": WRITE_CLIENTS, "conns": conns}
+            for kind in ("gateway", "peer") if has_peer else ("gateway",):
+                path = fresh_copy(source, f"{kind}-{workload}-{conns}.db")
+                server_class = Gateway if kind == "gateway" else Peer
+                with server_class(path) as server:
+                    row[kind] = wrk(server, workload, conns)
+                    if kind == "gateway":
+                        worker_rss.extend(server.worker_rss_mb())
+                time.sleep(0.5)
+                check = write_check(path)
+                result = row[kind]
+                created = int(result.get("s201", 0)) + int(result.get("warmup_s201") or 0)
+                unanswered = check["written"] - created
+                # wrk stops with requests in flight: the server may commit up to one per connection
+                # per run (warm-up and measured) whose answer wrk never counts. Fewer rows than 201s
+                # would be lost writes; more than that slack, or a duplicate, would be a bug.
+                ok = (
+                    0 <= unanswered <= 2 * conns
+                    and check["distinct"] == check["written"] == check["audited"]
+                    and check["integrity"] == "ok"
+                )
+                result["write_ok"] = ok
+                write_checks.append(
+                    f"{workload} {kind:7} {conns:>2} conns: 201 answers {created}, rows written {check['written']} "
+                    f"(in flight at wrk's stop: {unanswered}), distinct e-mails {check['distinct']}, audit rows {check['audited']}, "
+                    f"integrity_check {check['integrity']}: {'OK' if ok else 'FAILED'}"
+                )
+            rows.append(row)
+
+    report = render(rows, worker_rss, write_checks, has_peer, started)
+    print(report)
+    results = BENCH / "results"
+    results.mkdir(exist_ok=True)
+    out = results / f"{started:%Y-%m-%d-%H%M}.txt"
+    out.write_text(report + "\n")
+    log(f"written to {out.relative_to(ROOT)}")
+    return 0
+
+
+# --- the report ----------------------------------------------------------------------------------
+
+
+def versions(has_peer: bool) -> list[str]:
+    def run(*command: str, cwd: Path = ROOT) -> str:
+        try:
+            return subprocess.run(command, cwd=cwd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+
+    probe = (
+        "import django, rest_framework, gunicorn, sqlite3, sys; "
+        "print(sys.version.split()[0], django.__version__, rest_framework.__version__, gunicorn.__version__, sqlite3.sqlite_version)"
+    )
+    py, dj, drf, gu, sq = run(str(PYTHON), "-c", probe).split()
+    conf = "import runpy; c = runpy.run_path('gunicorn.conf.py'); print(c['workers'], c.get('threads', 1), c.get('worker_class', 'sync'))"
+    workers, threads, worker_class = run(str(PYTHON), "-c", conf).split()
+    commit = run("git", "rev-parse", "--short", "HEAD")
+    dirty = " (+ uncommitted changes)" if run("git", "status", "--porcelain", "--untracked-files=no") != "?" else ""
+    lines = [
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}; {run('wrk', '-v')[:21]}",
+        f"gateway: commit {commit}{dirty}; Python {py}, Django {dj}, DRF {drf}, gunicorn {gu} "
+        f"({workers} workers x {threads} threads, {worker_class}), SQLite {sq}",
+    ]
+    if has_peer:
+
+        def package_version(name: str) -> str:
+            return json.loads((PEER_BUILD / "node_modules" / name / "package.json").read_text())["version"]
+
+        lines.append(
+            f"peer: Node {run('node', '--version')}, express {package_version('express')}, "
+            f"better-sqlite3 {package_version('better-sqlite3')}, jsonwebtoken {package_version('jsonwebtoken')}"
+        )
+    lines.append(f"wrk: 1 thread, {os.environ.get('DURATION', '10')} s measured after a {os.environ.get('WARMUP', '2')} s warm-up")
+    return lines
+
+
+# (workload, conns) -> minimum req/s ratio to the peer
+TARGETS = {"W1": 0.6, "W2": 5.0, "W3": 1.5, "W4": 1.0, "W5": 3.0}
+
+
+def render(rows, worker_rss, write_checks, has_peer, started) -> str:
+    header = f"{'workload':34} {'clients':>9} {'conns':>5} | {'gw req/s':>9} {'p50 ms':>7} {'p99 ms':>7} |"
+    if has_peer:
+        header += f" {'peer req/s':>10} {'p50 ms':>7} {'p99 ms':>7} | {'req/s x':>7} {'p99 ok':>6}"
+    lines = [f"LTP Labs gateway vs Express peer, {started:%Y-%m-%d %H:%M} UTC", *versions(has_peer), "", header, "-" * len(header)]
+    verdicts = []
+    for row in rows:
+        gw, peer = row["gateway"], row.get("peer")
+        title = f"{row['workload']} {TITLES[row['workload']]}"
+        line = f"{title:34} {row['clients']:>9,} {row['conns']:>5} | {gw['rps']:>9.0f} {gw['p50_ms']:>7.1f} {gw['p99_ms']:>7.1f} |"
+        if gw.get("non2xx") or gw.get("sock_read") or gw.get("timeouts"):
+            line += f" [gateway: {gw['non2xx']} non-2xx, {gw['sock_read']} read errors, {gw['timeouts']} timeouts]"
+        if peer:
+            ratio = gw["rps"] / peer["rps"] if peer["rps"] else float("inf")
+            p99_ok = gw["p99_ms"] <= peer["p99_ms"]
+            line += f" {peer['rps']:>10.0f} {peer['p50_ms']:>7.1f} {peer['p99_ms']:>7.1f} | {ratio:>7.2f} {'yes' if p99_ok else 'NO':>6}"
+            row["ratio"] = ratio
+            if row["conns"] == max(CONNS) and not p99_ok:
+                verdicts.append(f"NOT MET  p99 at {row['conns']} connections no worse than the peer's: {title}, {row['clients']:,} clients")
+        lines.append(line)
+    lines += ["", "W3: the gateway answers GET /api/clients?limit=1000 (its list is paged, 1000 at most; one page holds every",
+              "active client of the 1,000-client file), the peer its unpaged GET /api/clients. W2d: the gateway follows a cursor",
+              f"to row {DEEP_OFFSET:,}, the peer answers ?limit=100&offset={DEEP_OFFSET}."]  # fmt: skip
+
+    if has_peer:
+        for workload, minimum in TARGETS.items():
+            ratios = [row["ratio"] for row in rows if row["workload"] == workload and "ratio" in row]
+            if ratios:
+                met = min(ratios) >= minimum
+                shown = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+                verdicts.insert(0, f"{'MET' if met else 'NOT MET':8} {workload} >= {minimum}x the peer's req/s (ratios: {shown})")
+        if not any(v.startswith("NOT MET  p99") for v in verdicts):
+            verdicts.append("MET      p99 at 64 connections no worse than the peer's on every workload")
+    p50 = {row["clients"]: row["gateway"]["p50_ms"] for row in rows if row["workload"] == "W2" and row["conns"] == min(CONNS)}
+    if p50 and min(p50) != max(p50):
+        small, large = p50[min(p50)], p50[max(p50)]
+        verdict = "MET" if large <= 1.5 * small else "NOT MET"
+        verdicts.append(f"{verdict:8} W2 p50 at {max(p50):,} clients within 1.5x of p50 at {min(p50):,} ({large:.1f} ms vs {small:.1f} ms)")
+    if worker_rss:
+        verdict = "MET" if max(worker_rss) < 100 else "NOT MET"
+        verdicts.append(f"{verdict:8} every gunicorn worker under 100 MB RSS after its runs (MB: {rss_note(worker_rss)})")
+    if write_checks:
+        verdict = "MET" if all(c.endswith("OK") for c in write_checks) else "NOT MET"
+        verdicts.append(f"{verdict:8} writes: no lost or duplicated rows, integrity_check ok (below)")
+    lines += ["", "Targets:", *verdicts]
+    if write_checks:
+        lines += ["", "Write checks:", *write_checks]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
