@@ -1,7 +1,24 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.contrib.admin import apps as admin_apps
 
 
 class ClientsConfig(AppConfig):
+    default = True
     name = "clients"
     verbose_name = "Clients"
     default_auto_field = "django.db.models.AutoField"
+
+    def ready(self):
+        if settings.DATABASE_READ_ONLY:
+            # Signing in to the admin would write auth_user.last_login to a read-only file.
+            from django.contrib.auth.signals import user_logged_in
+
+            user_logged_in.disconnect(dispatch_uid="update_last_login")
+
+
+class LTPLabsAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with LTP Labs' site (INSTALLED_APPS names this instead)."""
+
+    default = False
+    default_site = "clients.sites.LTPLabsAdminSite"

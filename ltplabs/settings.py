@@ -62,7 +62,7 @@ ALLOWED_HOSTS = [h.strip() for h in env("DJANGO_ALLOWED_HOSTS", "localhost,127.0
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("DJANGO_CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "clients.apps.LTPLabsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "clients",
     "health",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -86,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out admin login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ltplabs.urls"
@@ -174,6 +177,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# Admin sign-in: after AXES_FAILURE_LIMIT failures for one user name from one address, that
+# pair is locked out for AXES_COOLOFF_MINUTES. The counters live in the cache (the file cache
+# the workers share), not in the database: a write per failed login would queue behind
+# SQLite's one writer. The API's token endpoints keep their own DRF throttles.
+AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_ONLY_ADMIN_SITE = True
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+# axes.W001 calls the file cache unfit because its incr is not atomic across processes:
+# failures arriving at the same instant in different workers may count once, so a lockout
+# can come a few attempts late (at most one per concurrent worker thread). Accepted.
+SILENCED_SYSTEM_CHECKS = ["axes.W001"]
+# A read-only file cannot take a session row: sessions then live in signed cookies.
+if DATABASE_READ_ONLY:
+    SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 
 # Client passwords: bare bcrypt "$2b$" hashes, as demo-service verifies them.
 BCRYPT_ROUNDS = env_int("BCRYPT_ROUNDS", 12)
