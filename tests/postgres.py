@@ -1,5 +1,7 @@
 """The test database on PostgreSQL: a fresh `<name>_test` on the server DATABASE_URL names."""
 
+from urllib.parse import quote
+
 import psycopg
 from django.conf import settings
 from django.db import connections
@@ -18,6 +20,13 @@ def server_connection(database: str | None = None) -> psycopg.Connection:
         port=config["PORT"] or None,
         autocommit=True,
     )
+
+
+def database_url(name: str) -> str:
+    """A postgres:// URL for the database `name` on the server of the default database."""
+    config = settings.DATABASES["default"]
+    credentials = quote(config["USER"] or "", safe="") + (f":{quote(config['PASSWORD'], safe='')}" if config["PASSWORD"] else "")
+    return f"postgres://{credentials}@{config['HOST'] or 'localhost'}:{config['PORT'] or 5432}/{quote(name, safe='')}"
 
 
 def recreate_database(name: str) -> None:
