@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint setup setup-dev clean bench
+.PHONY: run test lint setup setup-dev clean bench bench-admin
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: setup-dev lint
 ## bench: the gateway under gunicorn beside the Express peer (../shared/peers/express), W1-W5 with wrk; see bench/README.md
 bench: setup-dev
 	$(PY) bench/run.py
+
+## bench-admin: each staff admin page's time on 100,000 sample clients (bench/data/admin-100k.db, made once)
+bench-admin: setup
+	$(PY) bench/admin_pages.py --clients 100000
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

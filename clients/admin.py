@@ -10,7 +10,6 @@ import json
 from datetime import UTC, datetime
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
@@ -26,22 +25,10 @@ from django.utils.http import urlencode
 from . import services
 from .models import AuditLog, Client, ClientDemoAccess, ClientQuerySet, Demo, now
 from .selectors import DEMO_COUNT_SQL
+from .sites import WritableUnlessReadOnly
 
 STATUS_LABELS = {"active": "Active", "expired": "Expired", "inactive": "Inactive"}
 CSV_COLUMNS = ("id", "name", "email", "company", "phone", "status", "days_remaining", "demo_count", "data_registo", "access_end_date")
-
-
-class WritableUnlessReadOnly:
-    """DATABASE_READ_ONLY=1: the admin offers no add, change or delete at all."""
-
-    def has_add_permission(self, request, *args):
-        return not settings.DATABASE_READ_ONLY and super().has_add_permission(request, *args)
-
-    def has_change_permission(self, request, obj=None):
-        return not settings.DATABASE_READ_ONLY and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return not settings.DATABASE_READ_ONLY and super().has_delete_permission(request, obj)
 
 
 def actor(request) -> services.Actor:
@@ -176,7 +163,7 @@ class DemoAccessInline(WritableUnlessReadOnly, admin.TabularInline):
 
 
 @admin.register(Client)
-class ClientAdmin(WritableUnlessReadOnly, admin.ModelAdmin):
+class ClientAdmin(admin.ModelAdmin):
     list_display = ("name", "email", "company", "status_display", "days_remaining_display", "demo_count", "data_registo")
     list_display_links = ("name", "email")
     search_fields = ("name", "email", "company")

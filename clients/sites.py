@@ -1,13 +1,33 @@
-"""The admin site: LTP Labs' name on every page, and a notice when the database is read-only."""
+"""The admin site: LTP Labs' name on every page, and no write offered on a read-only database."""
 
 from django.conf import settings
 from django.contrib import admin
+
+
+class WritableUnlessReadOnly:
+    """DATABASE_READ_ONLY=1: no add, change or delete is offered (pages stay readable)."""
+
+    def has_add_permission(self, request, *args):
+        return not settings.DATABASE_READ_ONLY and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return not settings.DATABASE_READ_ONLY and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not settings.DATABASE_READ_ONLY and super().has_delete_permission(request, obj)
 
 
 class LTPLabsAdminSite(admin.AdminSite):
     site_header = "LTP Labs administration"
     site_title = "LTP Labs admin"
     index_title = "Clients, demo access and the audit trail"
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        # Every model admin, ours or a library's (staff users, groups, JWT blacklist), in one place.
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, WritableUnlessReadOnly):
+            admin_class = type(admin_class.__name__, (WritableUnlessReadOnly, admin_class), {"__module__": admin_class.__module__})
+        super().register(model_or_iterable, admin_class, **options)
 
     def each_context(self, request):
         return {**super().each_context(request), "database_read_only": settings.DATABASE_READ_ONLY}

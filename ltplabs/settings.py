@@ -191,6 +191,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False  # its admin pages list the database handler's rows, which the cache handler never writes
 # axes.W001 calls the file cache unfit because its incr is not atomic across processes:
 # failures arriving at the same instant in different workers may count once, so a lockout
 # can come a few attempts late (at most one per concurrent worker thread). Accepted.

@@ -501,3 +501,10 @@ def test_admin_login_locks_out_after_five_failures_for_that_user_and_address(sta
     elsewhere = Browser(REMOTE_ADDR="192.0.2.51")
     assert elsewhere.post(login, {"username": "staff", "password": "staff-pass-123"}).status_code == 302
     cache.clear()
+
+
+@pytest.mark.parametrize(("term", "count"), [("198.51.100.99", 1), ("not-a-number", 0), ("999999", 0)])
+def test_audit_search_by_ip_or_id_takes_any_text(browser, entries, term, count):
+    services.audit(actor=services.Actor("client", 1, "198.51.100.99", None), action="client.login", entity_type="client", entity_id=1)
+    response = browser.get(AUDIT, {"q": term})
+    assert response.status_code == 200 and len(response.context["cl"].result_list) == count

@@ -1,0 +1,146 @@
+"""The staff admin in a real browser: Debian's headless Chromium, driven by Playwright, against a
+real gunicorn on a real database file. Each step leaves a screenshot in test-artifacts/screenshots/
+(CI keeps that folder). Without Chromium these tests skip, except under CI, where they fail."""
+
+import os
+import re
+import shutil
+import sqlite3
+
+import pytest
+
+from tests.fixtures import ROOT, manage
+
+pytestmark = [pytest.mark.browser, pytest.mark.http]
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+# As root in a sandbox with no network: no sandbox, and none of Chromium's own calls home.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+STAFF, PASSWORD = "browser-staff", "browser-staff-pass-123"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        message = f"Chromium is not at {CHROMIUM} (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1400, "height": 900}, user_agent="ltplabs-browser-test")
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page, gateway) -> None:
+    page.goto(f"{gateway.url}/admin/")
+    assert "/admin/login/" in page.url
+    page.fill("#id_username", STAFF)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{gateway.url}/admin/")
+
+
+@pytest.fixture
+def gateway(gateway_factory):
+    """gunicorn on a new file of 300 sample clients, and a staff superuser."""
+    gateway = gateway_factory(clients=300)
+    manage({**gateway.env, "DJANGO_DEBUG": "1"}, "create_dev_staff", "--username", STAFF, "--password", PASSWORD)
+    return gateway
+
+
+def test_staff_signs_in_searches_extends_access_and_reads_the_audit_log(page, gateway):
+    page.goto(f"{gateway.url}/admin/")
+    shot(page, "01-login")
+    sign_in(page, gateway)
+    assert "LTP Labs" in page.inner_text("#site-name")
+    shot(page, "02-index")
+
+    page.click(".ltp-intro >> text=Active clients")
+    page.wait_for_url(re.compile(r"status=active"))
+    assert page.locator(".ltp-status-expired").count() == 0
+    page.goto(f"{gateway.url}/admin/clients/client/")
+    assert page.locator("#result_list tbody tr").count() == 50
+    assert page.locator(".ltp-status-active").count() > 0
+    shot(page, "03-clients")
+
+    page.fill("#searchbar", "silva")
+    page.press("#searchbar", "Enter")
+    page.wait_for_url(re.compile(r"q=silva"))
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() > 0
+    for text in rows.all_inner_texts():
+        assert "silva" in text.lower()
+    shot(page, "04-search-silva")
+
+    first_two = page.locator("#result_list tbody tr").nth(0), page.locator("#result_list tbody tr").nth(1)
+    names = [row.locator("th a").inner_text() for row in first_two]
+    for row in first_two:
+        row.locator("input.action-select").check()
+    page.select_option("select[name=action]", "extend_30_days")
+    page.click("button[name=index]")
+    page.wait_for_selector("ul.messagelist li.success")
+    assert page.inner_text("ul.messagelist li.success") == "Extended access by 30 days for 2 clients."
+    shot(page, "05-action-extended")
+
+    page.locator("#result_list tbody tr th a", has_text=names[0]).first.click()
+    page.wait_for_url(re.compile(r"/admin/clients/client/\d+/change/"))
+    assert page.locator("input[name=password]").get_attribute("value") in (None, "")
+    assert "$2b$" not in page.content()
+    shot(page, "06-client-change")
+
+    page.click("text=Audit history")
+    page.wait_for_url(re.compile(r"entity_type=client&entity_id=\d+"))
+    actions = page.locator("#result_list tbody td.field-action").all_inner_texts()
+    assert "client.extend" in actions and "client.create" in actions
+    shot(page, "07-client-history")
+
+    page.locator("#result_list tbody tr", has_text="client.extend").locator("th a").first.click()
+    details = page.inner_text("pre.ltp-json")
+    assert '"days": 30' in details
+    assert page.locator("input[name=_save]").count() == 0
+    shot(page, "08-audit-entry")
+
+    page.goto(f"{gateway.url}/admin/clients/auditlog/?actor_type=staff")
+    staff_rows = page.locator("#result_list tbody tr")
+    assert staff_rows.count() == 2 and set(page.locator("td.field-action").all_inner_texts()) == {"client.extend"}
+    shot(page, "09-audit-log-staff")
+
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT actor_type, ip_address, user_agent FROM audit_log WHERE action = 'client.extend'").fetchall()
+    assert rows == [("staff", "127.0.0.1", "ltplabs-browser-test")] * 2
+
+
+def test_read_only_gateway_lets_staff_sign_in_and_look_but_offers_no_change(page, gateway_factory):
+    gateway = gateway_factory(clients=300, DATABASE_READ_ONLY="1")
+    manage({**gateway.env, "DJANGO_DEBUG": "1", "DATABASE_READ_ONLY": "0"}, "create_dev_staff", "--username", STAFF, "--password", PASSWORD)
+    sign_in(page, gateway)
+    page.goto(f"{gateway.url}/admin/clients/client/?status=expired")
+    assert "DATABASE_READ_ONLY=1" in page.inner_text("ul.messagelist")
+    assert page.locator("select[name=action]").count() == 0
+    assert page.locator("a.addlink").count() == 0
+    assert page.locator("#result_list tbody tr").count() > 0
+    shot(page, "10-read-only-clients")
+    page.locator("#result_list tbody tr th a").first.click()
+    assert page.locator("input[name=_save]").count() == 0
+    shot(page, "11-read-only-client")
