@@ -83,7 +83,7 @@ def main() -> None:
         ("clients: sorted by days left", f"{clients}?o=5"),
         ("client: change page", f"{clients}{client.id}/change/"),
         ("client: add page", f"{clients}add/"),
-        ("clients: CSV export, status=expired", f"/admin/clients/client/export.csv?status=expired"),
+        ("clients: CSV export, status=expired", "/admin/clients/client/export.csv?status=expired"),
         ("demos: list with usage", "/admin/clients/demo/"),
         ("demo: page", f"/admin/clients/demo/{demo.id}/change/"),
         ("audit log: list", "/admin/clients/auditlog/"),
