@@ -1,11 +1,90 @@
-"""gunicorn settings for the gateway (environment: PORT, WEB_CONCURRENCY, GUNICORN_THREADS)."""
+"""gunicorn settings for the gateway, from the environment.
+
+PORT (3000), WEB_CONCURRENCY (workers, 2), GUNICORN_THREADS (1), GUNICORN_TIMEOUT (30 s),
+GUNICORN_GRACEFUL_TIMEOUT (20 s), GUNICORN_KEEPALIVE (5 s), GUNICORN_MAX_REQUESTS (0: off),
+GUNICORN_ACCESS_LOG (0). Logs are JSON lines on stdout, like Django's.
+"""
 
 import os
+import sys
+
+from gunicorn.glogging import Logger
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On SIGTERM (kubelet, podman stop) the master stops accepting and gives the workers this long to
+# finish the requests in flight; keep it below the pod's terminationGracePeriodSeconds (30).
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
-keepalive = 5
-accesslog = None
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = max_requests // 10
+# A container's /tmp is an emptyDir or tmpfs; /dev/shm keeps the heartbeat files off the volume.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# The runtime control socket would live under $HOME, which the image mounts read-only; nothing uses it.
+control_socket_disable = True
+
+# The gateway writes its own access line (ltplabs.logging.RequestLogMiddleware: request id, user,
+# duration). gunicorn's, with GUNICORN_ACCESS_LOG=1, is for when that one is turned off.
+accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "0") == "1" else None
+access_log_format = (
+    '{"time": "%(t)s", "level": "INFO", "logger": "gunicorn.access", "request_id": "%({x-request-id}o)s", '
+    '"method": "%(m)s", "path": "%(U)s", "status": %(s)s, "duration_ms": %(M)s, "bytes": "%(B)s"}'
+)
+
+
+class GatewayLogger(Logger):
+    """gunicorn's logger, whose access line stays off unless GUNICORN_ACCESS_LOG=1.
+
+    gunicorn writes an access line whenever logconfig_dict is set, whatever accesslog says; one
+    line per request is enough, and building a second one costs every request.
+    """
+
+    def access(self, resp, req, environ, request_time):
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = GatewayLogger
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "ltplabs.logging.JSONFormatter"}, "raw": {"format": "%(message)s"}},
+    "handlers": {
+        "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"},
+        "access": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "raw"},
+    },
+    # gunicorn merges this over its defaults one key deep: the root logger must name our handler.
+    "root": {"handlers": ["stdout"], "level": "INFO"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
+
+
+def worker_exit(server, worker):
+    """Close every database connection of the worker, whichever thread opened it, once its requests are done.
+
+    Django keeps one connection per thread (CONN_MAX_AGE=None) and connections.close_all() only
+    reaches the calling thread's; a gthread worker's pool threads hold the others. Closed cleanly,
+    the last SQLite connection checkpoints the WAL and PostgreSQL sees a proper goodbye.
+    """
+    if "django.db" not in sys.modules:
+        return  # the worker died before loading the app
+    import gc
+
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    closed = 0
+    for wrapper in [obj for obj in gc.get_objects() if isinstance(obj, BaseDatabaseWrapper)]:
+        if wrapper.connection is None:
+            continue
+        try:
+            wrapper.inc_thread_sharing()
+            wrapper.close()
+            closed += 1
+        except Exception as exc:  # one broken connection must not keep the others open
+            server.log.warning("could not close a database connection: %s", exc)
+    server.log.info("worker %s closed %s database connection(s)", worker.pid, closed)

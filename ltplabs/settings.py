@@ -79,6 +79,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ltplabs.middleware.RequestIDMiddleware",
+    # Right after the request id, so the access line times the whole chain and sees every answer.
+    "ltplabs.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -294,11 +296,18 @@ SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
-# --- Logging: one stdout handler ---------------------------------------------------------
+# --- Logging: one stdout handler, one JSON object a line --------------------------------
+# DJANGO_ACCESS_LOG=0 drops the per-request access line (ltplabs.logging.RequestLogMiddleware).
+ACCESS_LOG = env_bool("DJANGO_ACCESS_LOG", True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout"}},
+    "formatters": {"json": {"()": "ltplabs.logging.JSONFormatter"}},
+    "handlers": {"stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "json"}},
     "root": {"handlers": ["stdout"], "level": env("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        # Replaces Django's default console handler, which would print the same records again on stderr.
+        "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        "django.request": {"level": "ERROR"},
+    },
 }

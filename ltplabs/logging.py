@@ -1,0 +1,86 @@
+"""One JSON object a line on stdout, and the access line of every request.
+
+Nothing here reads Django's settings at import time: gunicorn's master loads JSONFormatter
+(gunicorn.conf.py) before Django is set up.
+"""
+
+import json
+import logging
+import time
+from datetime import UTC, datetime
+
+from django.core.exceptions import MiddlewareNotUsed
+from django.utils.functional import empty
+
+access_logger = logging.getLogger("ltplabs.access")
+
+# The fields a log call may add with extra={...}; anything else in a record stays out, so a
+# stray extra can never carry a header or a body into the log.
+EXTRA_FIELDS = ("request_id", "method", "path", "status", "duration_ms", "user")
+
+
+class JSONFormatter(logging.Formatter):
+    """time, level, logger, message, the request fields when the record has them, and the traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for field in EXTRA_FIELDS:
+            value = record.__dict__.get(field)
+            if value is not None:
+                entry[field] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def user_label(request) -> str | None:
+    """Who made the request, without costing a query: a session user the view never looked at stays unnamed."""
+    user = request.__dict__.get("user")
+    if user is None:
+        return None
+    if getattr(user, "_wrapped", None) is empty:
+        return None
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if hasattr(user, "client"):
+        return f"client:{user.pk}"
+    return f"staff:{user.get_username()}"
+
+
+class RequestLogMiddleware:
+    """One access line a request: method, path (never the query string, which may carry a token),
+    status, duration, user and request id. DJANGO_ACCESS_LOG=0 removes it from the chain."""
+
+    def __init__(self, get_response):
+        from django.conf import settings
+
+        if not settings.ACCESS_LOG:
+            raise MiddlewareNotUsed
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        status = response.status_code
+        access_logger.log(
+            logging.ERROR if status >= 500 else logging.INFO,
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "request_id": getattr(request, "request_id", None),
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "user": user_label(request),
+            },
+        )
+        return response
