@@ -1,9 +1,9 @@
 import hashlib
+import itertools
 import json
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -153,8 +153,8 @@ class Command(BaseCommand):
             with tqdm(total=sum(counts.values()), unit="rows", unit_scale=True, disable=not self.stdout.isatty()) as bar:
                 for table in tables:
                     columns = source_columns(db, table)
-                    rows = db.execute(f'SELECT {", ".join(f"{quote_name(column)}" for column in columns)} FROM "{table}"')
                     column_list = ", ".join(quote_name(column) for column in columns)
+                    rows = db.execute(f"SELECT {column_list} FROM {quote_name(table)}")
                     with cursor.copy(f"COPY {quote_name(table)} ({column_list}) FROM STDIN") as copy:
                         while batch := rows.fetchmany(batch_size):
                             for row in batch:
@@ -162,13 +162,14 @@ class Command(BaseCommand):
                             bar.update(len(batch))
 
     def _verify(self, db: sqlite3.Connection, target, tables: list[str], counts: dict[str, int]) -> None:
-        """Counts and a checksum per table over normalised row text in key order, the same on both sides."""
+        """Counts and a checksum per table, computed alike on both sides: SHA-256 over each row's values as
+        text in key order (times 'YYYY-MM-DD HH:MM:SS[.ffffff]' UTC, booleans 0/1, JSON with sorted keys)."""
         self.stdout.write(f"{'table':<36} {'rows':>9} {'ltplabs.db':>18} {'postgresql':>18}")
         failures = []
+        quote_name = target.ops.quote_name
         raw = target.connection
         for table in tables:
-            columns = source_columns(db, table)
-            keys = primary_key(db, table)
+            columns, keys = source_columns(db, table), primary_key(db, table)
             with raw.cursor() as cursor:
                 cursor.execute(
                     "SELECT column_name, data_type FROM information_schema.columns "
@@ -176,25 +177,31 @@ class Command(BaseCommand):
                     [table],
                 )
                 types = dict(cursor.fetchall())
-            kinds = [types.get(column, "") for column in columns]
-            select = ", ".join(f'"{column}"' for column in columns)
-            order = ", ".join(f'"{key}"' for key in keys)
-            source_rows = db.execute(f'SELECT {select} FROM "{table}" ORDER BY {order}')
-            pg_order = ", ".join(f'"{key}"' + (' COLLATE "C"' if types.get(key) in ("text", "character varying") else "") for key in keys)
+            json_columns = [index for index, column in enumerate(columns) if types.get(column) in ("json", "jsonb")]
+            # Qualified: a bare name in ORDER BY would mean the output column, the value as text.
+            order = ", ".join(f"{quote_name(table)}.{quote_name(key)}" for key in keys)
+            source_rows = db.execute(
+                f"SELECT {', '.join(f'CAST({quote_name(column)} AS TEXT)' for column in columns)} FROM {quote_name(table)} ORDER BY {order}"
+            )
+            pg_order = ", ".join(
+                f"{quote_name(table)}.{quote_name(key)}" + (' COLLATE "C"' if types.get(key) == "text" else "") for key in keys
+            )
+            checks = TableCheck(table), TableCheck(table)
             with raw.cursor(name=f"verify_{table}") as cursor:
-                cursor.itersize = 5000
-                cursor.execute(f'SELECT {select} FROM "{table}" ORDER BY {pg_order}')
-                source_check, target_check = TableCheck(table), TableCheck(table)
-                for source_row, target_row in zip_longest_rows(source_rows, cursor):
-                    source_text = row_text(source_row, kinds) if source_row is not None else None
-                    target_text = row_text(target_row, kinds) if target_row is not None else None
-                    for check, text in ((source_check, source_text), (target_check, target_text)):
+                cursor.execute(
+                    f"SELECT {', '.join(postgres_text(quote_name(column), types.get(column)) for column in columns)} "
+                    f"FROM {quote_name(table)} ORDER BY {pg_order}"
+                )
+                for pair in itertools.zip_longest(batched(source_rows), batched(cursor)):
+                    texts = [row_text(row, json_columns) if row is not None else None for row in pair]
+                    for check, text in zip(checks, texts, strict=True):
                         if text is not None:
                             check.rows += 1
-                            check.digest.update(text.encode("utf-8") + b"\n")
-                    if source_text != target_text and source_check.first_difference is None:
-                        row = source_row or target_row
-                        source_check.first_difference = ", ".join(f"{key}={row[columns.index(key)]}" for key in keys)
+                            check.digest.update(text.encode("utf-8"))
+                    if texts[0] != texts[1] and checks[0].first_difference is None:
+                        row = pair[0] or pair[1]
+                        checks[0].first_difference = ", ".join(f"{key}={row[columns.index(key)]}" for key in keys)
+            source_check, target_check = checks
             same = source_check.rows == target_check.rows == counts[table] and source_check.checksum == target_check.checksum
             verdict = "ok" if same else "DIFFERENT"
             self.stdout.write(f"{table:<36} {source_check.rows:>9} {source_check.checksum:>18} {target_check.checksum:>18}  {verdict}")
@@ -216,32 +223,29 @@ def primary_key(db: sqlite3.Connection, table: str) -> list[str]:
     return [name for _, name in keys] or source_columns(db, table)
 
 
-def zip_longest_rows(first, second):
-    first, second = iter(first), iter(second)
-    while True:
-        a, b = next(first, None), next(second, None)
-        if a is None and b is None:
-            return
-        yield a, b
+def batched(cursor, size: int = 5000):
+    while rows := cursor.fetchmany(size):
+        yield from rows
 
 
-def row_text(row, kinds: list[str]) -> str:
-    """One row as text that both backends give alike: times as UTC 'YYYY-MM-DD HH:MM:SS[.ffffff]',
-    booleans 0/1, JSON re-serialised with sorted keys, NULL as null."""
-    return json.dumps([normalise(value, kind) for value, kind in zip(row, kinds, strict=True)], ensure_ascii=False)
+def postgres_text(column: str, data_type: str | None) -> str:
+    """A PostgreSQL value as the text SQLite holds for it (Python's isoformat for times, as Django writes them)."""
+    if data_type == "boolean":
+        return f"{column}::int::text"
+    if data_type == "timestamp with time zone":
+        utc = f"{column} AT TIME ZONE 'UTC'"
+        return (
+            f"CASE WHEN {column} = date_trunc('second', {column}) THEN to_char({utc}, 'YYYY-MM-DD HH24:MI:SS') "
+            f"ELSE to_char({utc}, 'YYYY-MM-DD HH24:MI:SS.US') END"
+        )
+    return f"{column}::text"
 
 
-def normalise(value, kind: str):
-    if value is None:
-        return None
-    if kind == "boolean":
-        return int(value)
-    if kind in ("json", "jsonb"):
-        if isinstance(value, str | bytes):
-            value = json.loads(value)
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
-    if isinstance(value, bytes | memoryview):
-        return bytes(value).hex()
-    return value
+def row_text(row: tuple, json_columns: list[int]) -> str:
+    """One row as one line of JSON: a list of its values as text (NULL as null), JSON values re-serialised."""
+    if json_columns:
+        row = list(row)
+        for index in json_columns:
+            if row[index] is not None:
+                row[index] = json.dumps(json.loads(row[index]), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(row, ensure_ascii=False) + "\n"
