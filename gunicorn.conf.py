@@ -13,6 +13,7 @@ from gunicorn.glogging import Logger
 bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM (kubelet, podman stop) the master stops accepting and gives the workers this long to
 # finish the requests in flight; keep it below the pod's terminationGracePeriodSeconds (30).

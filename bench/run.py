@@ -405,6 +405,12 @@ def versions(has_peer: bool) -> list[str]:
 TARGETS = {"W1": 0.6, "W2": 5.0, "W3": 1.5, "W4": 1.0, "W5": 3.0}
 
 
+def numbers(result: dict, width: int = 9) -> str:
+    if not result["requests"]:
+        return f"{0:>{width}} {'-':>7} {'-':>7}"
+    return f"{result['rps']:>{width}.0f} {result['p50_ms']:>7.1f} {result['p99_ms']:>7.1f}"
+
+
 def render(rows, worker_rss, write_checks, has_peer, started) -> str:
     header = f"{'workload':34} {'clients':>9} {'conns':>5} | {'gw req/s':>9} {'p50 ms':>7} {'p99 ms':>7} |"
     if has_peer:
@@ -414,13 +420,15 @@ def render(rows, worker_rss, write_checks, has_peer, started) -> str:
     for row in rows:
         gw, peer = row["gateway"], row.get("peer")
         title = f"{row['workload']} {TITLES[row['workload']]}"
-        line = f"{title:34} {row['clients']:>9,} {row['conns']:>5} | {gw['rps']:>9.0f} {gw['p50_ms']:>7.1f} {gw['p99_ms']:>7.1f} |"
+        line = f"{title:34} {row['clients']:>9,} {row['conns']:>5} | {numbers(gw)} |"
         if gw.get("non2xx") or gw.get("sock_read") or gw.get("timeouts"):
             line += f" [gateway: {gw['non2xx']} non-2xx, {gw['sock_read']} read errors, {gw['timeouts']} timeouts]"
         if peer:
-            ratio = gw["rps"] / peer["rps"] if peer["rps"] else float("inf")
-            p99_ok = gw["p99_ms"] <= peer["p99_ms"]
-            line += f" {peer['rps']:>10.0f} {peer['p50_ms']:>7.1f} {peer['p99_ms']:>7.1f} | {ratio:>7.2f} {'yes' if p99_ok else 'NO':>6}"
+            # A server that answered nothing in time (wrk's 10 s timeout) has no latency: it loses.
+            ratio = gw["rps"] / peer["rps"] if peer["rps"] else None
+            p99_ok = bool(gw["requests"]) and (not peer["requests"] or gw["p99_ms"] <= peer["p99_ms"])
+            shown = f"{ratio:.2f}" if ratio is not None else "n/a"
+            line += f" {numbers(peer, 10)} | {shown:>7} {'yes' if p99_ok else 'NO':>6}"
             row["ratio"] = ratio
             if row["conns"] == max(CONNS) and not p99_ok:
                 verdicts.append(f"NOT MET  p99 at {row['conns']} connections no worse than the peer's: {title}, {row['clients']:,} clients")
@@ -431,14 +439,18 @@ def render(rows, worker_rss, write_checks, has_peer, started) -> str:
 
     if has_peer:
         for workload, minimum in TARGETS.items():
-            ratios = [row["ratio"] for row in rows if row["workload"] == workload and "ratio" in row]
+            ratios = [row["ratio"] for row in rows if row["workload"] == workload and row.get("ratio") is not None]
             if ratios:
                 met = min(ratios) >= minimum
                 shown = ", ".join(f"{ratio:.2f}" for ratio in ratios)
                 verdicts.insert(0, f"{'MET' if met else 'NOT MET':8} {workload} >= {minimum}x the peer's req/s (ratios: {shown})")
         if not any(v.startswith("NOT MET  p99") for v in verdicts):
             verdicts.append("MET      p99 at 64 connections no worse than the peer's on every workload")
-    p50 = {row["clients"]: row["gateway"]["p50_ms"] for row in rows if row["workload"] == "W2" and row["conns"] == min(CONNS)}
+    p50 = {
+        row["clients"]: row["gateway"]["p50_ms"] if row["gateway"]["requests"] else float("inf")
+        for row in rows
+        if row["workload"] == "W2" and row["conns"] == min(CONNS)
+    }
     if p50 and min(p50) != max(p50):
         small, large = p50[min(p50)], p50[max(p50)]
         verdict = "MET" if large <= 1.5 * small else "NOT MET"

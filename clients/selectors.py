@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.expressions import RawSQL
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from .models import ActiveClient, AuditLog, Client, ClientDemoAccess, now
@@ -73,6 +75,76 @@ def client_queryset(*, status: str = "active", search: str | None = None, compan
     return queryset.order_by("-created_at", "-id")
 
 
+# The default list (active clients, no search or company) is the API's hot path. Selecting
+# from v_active_clients ... ORDER BY created_at DESC makes SQLite compute the view for every
+# active client and sort them all (USE TEMP B-TREE FOR ORDER BY) before it returns one row, so a
+# page costs as much as the whole table. This query reads `clients` instead, walking
+# idx_clients_created_at newest-first and stopping after limit + 1 rows; joining the view back on
+# the page's ids would double its cost. So it repeats the view here, in this one place: its WHERE,
+# its columns and demo_count; days_remaining is computed as the view does (services.days_remaining).
+# Keep it in step with v_active_clients in database/schema.sql and schema.postgres.sql: the schema
+# check refuses a file whose view differs from those, and tests/test_query_plans.py compares pages
+# and columns with the view's. `c.is_active` is tested bare, not `= 1`: that reads PostgreSQL's
+# boolean and SQLite's 0/1 alike, and it keeps SQLite from choosing idx_clients_active_end, which
+# would bring the sort back (the test checks the plan).
+ACTIVE_PAGE_SQL = """
+SELECT c.id, c.name, c.email, c.company, c.phone, c.data_registo, c.access_end_date, c.is_active,
+       c.last_login_at, c.created_by, c.created_at, c.updated_at,
+       (SELECT COUNT(*) FROM client_demo_access a WHERE a.client_id = c.id) AS demo_count
+FROM clients AS c
+WHERE c.is_active AND (c.access_end_date IS NULL OR c.access_end_date > %s){after}
+ORDER BY c.created_at DESC, c.id DESC
+LIMIT %s OFFSET %s
+"""
+ACTIVE_PAGE_COLUMNS = CLIENT_FIELDS + ("demo_count",)
+# A cursor page starts after (created_at, id): the first term bounds the index walk.
+AFTER_CURSOR_SQL = " AND c.created_at <= %s AND (c.created_at < %s OR c.id < %s)"
+TIME_FIELDS = ("data_registo", "access_end_date", "last_login_at", "created_at", "updated_at")
+
+
+def active_page_query(*, limit: int, offset: int = 0, after: tuple[datetime, int] | None = None) -> tuple[str, list[Any]]:
+    """The SQL and parameters of one page of v_active_clients, newest first (see ACTIVE_PAGE_SQL)."""
+    adapt = connection.ops.adapt_datetimefield_value
+    params: list[Any] = [adapt(now())]
+    if after is not None:
+        created_at, client_id = after
+        params += [adapt(created_at), adapt(created_at), client_id]
+    params += [limit, offset]
+    return ACTIVE_PAGE_SQL.format(after=AFTER_CURSOR_SQL if after is not None else ""), params
+
+
+def _time_text(value) -> str | None:
+    # SQLite keeps times as 'YYYY-MM-DD HH:MM:SS' text, the API's own format: passed through.
+    if value is None or (type(value) is str and len(value) == 19 and value[10] == " "):
+        return value
+    return fmt_time(parse_datetime(value) if isinstance(value, str) else value)
+
+
+def _as_utc(value) -> datetime | None:
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _active_page(*, limit: int, offset: int, after: tuple[datetime, int] | None) -> list[dict[str, Any]]:
+    sql, params = active_page_query(limit=limit, offset=offset, after=after)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    at = timezone.now()
+    data = []
+    for row in rows:
+        item = dict(zip(ACTIVE_PAGE_COLUMNS, row, strict=True))
+        end = item["access_end_date"]
+        item["days_remaining"] = None if end is None else days_remaining(_as_utc(end), at)
+        item["is_active"] = bool(item["is_active"])
+        for field in TIME_FIELDS:
+            item[field] = _time_text(item[field])
+        item["status"] = "active"  # every row of the view is, by its definition
+        data.append(item)
+    return data
+
+
 def client_page(
     *,
     status: str = "active",
@@ -83,17 +155,21 @@ def client_page(
     cursor: str | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One page of clients and its pagination block; no COUNT of the whole list."""
-    queryset = client_queryset(status=status, search=search, company=company)
-    if cursor:
-        created_at, client_id = decode_cursor(cursor)
-        queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=client_id))
+    after = decode_cursor(cursor) if cursor else None
+    if after is not None:
         offset = 0
-    fields = CLIENT_FIELDS + ("days_remaining", "demo_count") if status == "active" else CLIENT_FIELDS + ("demo_count",)
-    rows = list(queryset.values(*fields)[offset : offset + limit + 1])
-    has_more = len(rows) > limit
-    rows = rows[:limit]
-    at = now()
-    data = [_present(row, at) for row in rows]
+    if status == "active" and not search and not company:
+        data = _active_page(limit=limit + 1, offset=offset, after=after)
+    else:
+        queryset = client_queryset(status=status, search=search, company=company)
+        if after is not None:
+            created_at, client_id = after
+            queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=client_id))
+        fields = CLIENT_FIELDS + ("days_remaining", "demo_count") if status == "active" else CLIENT_FIELDS + ("demo_count",)
+        at = now()
+        data = [_present(row, at) for row in queryset.values(*fields)[offset : offset + limit + 1]]
+    has_more = len(data) > limit
+    data = data[:limit]
     pagination = {
         "limit": limit,
         "offset": offset,

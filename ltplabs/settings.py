@@ -239,7 +239,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["clients.authentication.StaffJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["clients.permissions.StaffModelPermissions"],
     "DEFAULT_PARSER_CLASSES": ["ltplabs.parsers.LimitedJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["ltplabs.renderers.ORJSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ltplabs.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -6,4 +6,14 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ltplabs.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from health.views import health_application  # noqa: E402  (needs the apps loaded)
+
+
+def application(environ, start_response):
+    # GET /health, the probe, skips Django's handler and middleware (see health_application);
+    # every other request, /health/live and /health/ready included, goes through Django.
+    if environ.get("PATH_INFO") == "/health" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        return health_application(environ, start_response)
+    return django_application(environ, start_response)
