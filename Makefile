@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint setup setup-dev clean bench bench-admin
+.PHONY: run test lint setup setup-dev clean bench bench-admin image-check
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench: setup-dev
 ## bench-admin: each staff admin page's time on 100,000 sample clients (bench/data/admin-100k.db, made once)
 bench-admin: setup
 	$(PY) bench/admin_pages.py --clients 100000
+
+## image-check: outside CI, as root: build the image with podman (Debian base from debootstrap), serve /health from a volume
+image-check:
+	bash scripts/image-check.sh
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,471 @@
+"""What an operator deploys: the k8s/ manifests as kustomize renders them, validated against
+Kubernetes 1.31's schemas; docker-compose.yml; the Dockerfile; production settings; and
+gunicorn.conf.py's JSON logs and graceful shutdown on a real gunicorn."""
+
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.fixtures import IS_POSTGRES, ROOT, free_port, gateway_env, make_database_file, manage
+
+K8S = ROOT / "k8s"
+KUSTOMIZATIONS = sorted(path.parent.relative_to(K8S).as_posix() for path in K8S.rglob("kustomization.yaml"))
+KUBERNETES_VERSION = "1.31.0"
+GATEWAY_UID = 10001
+
+
+def kubectl() -> str:
+    path = shutil.which("kubectl") or "/usr/bin/kubectl"
+    assert Path(path).exists(), "kubectl is needed to render k8s/ (kubectl kustomize)"
+    return path
+
+
+def render(folder: str) -> list[dict]:
+    result = subprocess.run([kubectl(), "kustomize", str(K8S / folder)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def find(docs: list[dict], kind: str, name: str) -> dict:
+    matches = [doc for doc in docs if doc["kind"] == kind and doc["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} rendered"
+    return matches[0]
+
+
+def pod_spec(workload: dict) -> dict:
+    if workload["kind"] == "CronJob":
+        return workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return workload["spec"]["template"]["spec"]
+
+
+def env_of(container: dict) -> dict:
+    return {item["name"]: item for item in container.get("env", [])}
+
+
+def mounts_of(container: dict) -> dict:
+    return {mount["mountPath"]: mount for mount in container.get("volumeMounts", [])}
+
+
+def same_node_as_gateway(spec: dict) -> bool:
+    terms = spec.get("affinity", {}).get("podAffinity", {}).get("requiredDuringSchedulingIgnoredDuringExecution", [])
+    return any(
+        term["topologyKey"] == "kubernetes.io/hostname"
+        and term["labelSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") == "api-gateway"
+        for term in terms
+    )
+
+
+# --- k8s/: renders, validates, and says what the README promises -------------------------------
+
+
+def test_every_k8s_folder_has_a_kustomization():
+    assert {"base", "overlays/postgres", "examples/analytics", "examples/backup", "examples/litestream"} <= set(KUSTOMIZATIONS)
+
+
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS)
+def test_kustomization_renders_and_passes_strict_schema_validation(folder, tmp_path):
+    docs = render(folder)
+    assert docs
+    rendered = tmp_path / "rendered.yaml"
+    rendered.write_text(yaml.safe_dump_all(docs))
+    result = subprocess.run(
+        [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", KUBERNETES_VERSION, "--quiet", str(rendered)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_strict_validation_rejects_a_misspelt_field(tmp_path):
+    deployment = find(render("base"), "Deployment", "api-gateway")
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesytem"] = True
+    rendered = tmp_path / "bad.yaml"
+    rendered.write_text(yaml.safe_dump(deployment))
+    result = subprocess.run(
+        [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", KUBERNETES_VERSION, "--quiet", str(rendered)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+
+
+def test_example_secrets_validate_and_are_obviously_not_real(tmp_path):
+    examples = sorted(K8S.rglob("*secret.example.yaml"))
+    assert examples
+    for path in examples:
+        result = subprocess.run(
+            [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", KUBERNETES_VERSION, "--quiet", str(path)],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stdout
+        for secret in yaml.safe_load_all(path.read_text()):
+            assert secret["kind"] == "Secret"
+            assert all("EXAMPLE-NOT-A-REAL" in value for value in secret["stringData"].values())
+
+
+def test_no_kustomization_applies_a_secret():
+    # `kubectl apply -k` must never replace the real Secrets with the examples.
+    for folder in KUSTOMIZATIONS:
+        assert not [doc for doc in render(folder) if doc["kind"] == "Secret"], folder
+
+
+def test_base_runs_one_gateway_replica_recreated_on_the_sqlite_volume():
+    docs = render("base")
+    deployment = find(docs, "Deployment", "api-gateway")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    spec = pod_spec(deployment)
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    (gateway,) = spec["containers"]
+    data = mounts_of(gateway)["/data"]
+    assert volumes[data["name"]]["persistentVolumeClaim"]["claimName"] == "sqlite-pvc"
+    assert not data.get("readOnly", False)
+    assert env_of(gateway)["DATABASE_PATH"]["value"] == "/data/ltplabs.db"
+    pvc = find(docs, "PersistentVolumeClaim", "sqlite-pvc")
+    assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
+    service = find(docs, "Service", "api-gateway")
+    assert service["spec"]["selector"].items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    assert service["spec"]["ports"][0]["port"] == 3000
+    assert gateway["ports"][0]["containerPort"] == 3000
+
+
+def test_base_takes_its_keys_from_secrets():
+    spec = pod_spec(find(render("base"), "Deployment", "api-gateway"))
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    for container in spec["containers"] + spec["initContainers"]:
+        env = env_of(container)
+        assert env["JWT_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "database-secret", "key": "JWT_SECRET"}
+        key_file = Path(env["DJANGO_SECRET_KEY_FILE"]["value"])
+        mount = mounts_of(container)[str(key_file.parent)]
+        assert volumes[mount["name"]]["secret"]["secretName"] == "api-gateway-secret"
+        assert "DJANGO_SECRET_KEY" not in env or "valueFrom" in env["DJANGO_SECRET_KEY"]
+        assert env["DJANGO_DEBUG"]["value"] == "0"
+
+
+def test_base_init_container_runs_initdb_only_on_an_existing_file():
+    spec = pod_spec(find(render("base"), "Deployment", "api-gateway"))
+    (init,) = spec["initContainers"]
+    command = " ".join(init["command"] + init.get("args", []))
+    assert "manage.py initdb" in command
+    assert 'test -f "$DATABASE_PATH"' in command
+    assert "--sample" not in command
+    assert "/data" in mounts_of(init)
+
+
+def test_base_probes_liveness_and_readiness_over_plain_http():
+    (gateway,) = pod_spec(find(render("base"), "Deployment", "api-gateway"))["containers"]
+    assert gateway["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        # ALLOWED_HOSTS does not list the pod IP the kubelet would send.
+        assert {"name": "Host", "value": "localhost"} in gateway[probe]["httpGet"]["httpHeaders"]
+
+
+def test_every_pod_is_non_root_with_a_read_only_root_and_resources():
+    for folder in KUSTOMIZATIONS:
+        for workload in render(folder):
+            if workload["kind"] not in {"Deployment", "CronJob"}:
+                continue
+            spec = pod_spec(workload)
+            where = f"{folder}: {workload['kind']}/{workload['metadata']['name']}"
+            assert spec["securityContext"]["runAsNonRoot"] is True, where
+            assert spec["securityContext"]["runAsUser"] == GATEWAY_UID, where
+            for container in spec["containers"] + spec.get("initContainers", []):
+                security = container["securityContext"]
+                assert security["allowPrivilegeEscalation"] is False, where
+                assert security["readOnlyRootFilesystem"] is True, where
+                assert security["capabilities"]["drop"] == ["ALL"], where
+                assert {"cpu", "memory"} <= container["resources"]["requests"].keys(), where
+                assert {"cpu", "memory"} <= container["resources"]["limits"].keys(), where
+
+
+def test_base_volume_is_writable_by_the_gateway_group_and_tmp_is_an_empty_dir():
+    spec = pod_spec(find(render("base"), "Deployment", "api-gateway"))
+    assert spec["securityContext"]["fsGroup"] == GATEWAY_UID
+    assert spec["securityContext"]["fsGroupChangePolicy"] == "OnRootMismatch"
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    for container in spec["containers"] + spec["initContainers"]:
+        assert "emptyDir" in volumes[mounts_of(container)["/tmp"]["name"]]
+        cache = env_of(container).get("DJANGO_CACHE_DIR", {"value": "/tmp/ltplabs-gateway-cache"})["value"]
+        assert cache.startswith("/tmp/")
+
+
+def test_analytics_reads_the_volume_read_only_on_the_gateway_node():
+    deployment = find(render("examples/analytics"), "Deployment", "analytics")
+    spec = pod_spec(deployment)
+    (volume,) = [volume for volume in spec["volumes"] if "persistentVolumeClaim" in volume]
+    assert volume["persistentVolumeClaim"] == {"claimName": "sqlite-pvc", "readOnly": True}
+    (container,) = spec["containers"]
+    assert mounts_of(container)["/data"]["readOnly"] is True
+    assert same_node_as_gateway(spec)
+    script = " ".join(container["command"])
+    assert "mode=ro" in script and "immutable" not in script
+
+
+def test_postgres_overlay_rolls_several_replicas_without_the_sqlite_volume():
+    docs = render("overlays/postgres")
+    deployment = find(docs, "Deployment", "api-gateway")
+    assert deployment["spec"]["replicas"] >= 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    spec = pod_spec(deployment)
+    for container in spec["containers"] + spec["initContainers"]:
+        env = env_of(container)
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "postgres-secret"
+        assert "DATABASE_PATH" not in env
+        assert "/data" not in mounts_of(container)
+    assert not [volume for volume in spec["volumes"] if "persistentVolumeClaim" in volume]
+    assert not [doc for doc in docs if doc["kind"] == "PersistentVolumeClaim"]
+    assert find(docs, "PodDisruptionBudget", "api-gateway")["spec"]["maxUnavailable"] == 1
+
+
+def test_backup_cronjob_copies_to_a_second_volume_on_the_gateway_node():
+    docs = render("examples/backup")
+    cronjob = find(docs, "CronJob", "ltplabs-backup")
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    spec = pod_spec(cronjob)
+    assert same_node_as_gateway(spec)
+    (container,) = spec["containers"]
+    assert "manage.py backup /backup" in " ".join(container["command"])
+    volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    claims = {
+        path: volumes[mount["name"]].get("persistentVolumeClaim", {}).get("claimName") for path, mount in mounts_of(container).items()
+    }
+    assert claims["/data"] == "sqlite-pvc"
+    assert claims["/backup"] not in {None, "sqlite-pvc"}
+    find(docs, "PersistentVolumeClaim", claims["/backup"])
+
+
+def test_litestream_restores_before_initdb_and_replicates_as_a_sidecar():
+    spec = pod_spec(find(render("examples/litestream"), "Deployment", "api-gateway"))
+    init = spec["initContainers"]
+    assert [container["name"] for container in init] == ["litestream-restore", "initdb", "litestream"]
+    assert init[0]["args"][0] == "restore" and "-if-db-not-exists" in init[0]["args"]
+    assert init[2]["restartPolicy"] == "Always" and init[2]["args"][0] == "replicate"
+    assert all("/data" in mounts_of(container) for container in init)
+
+
+def test_k8s_readme_explains_each_choice():
+    readme = (K8S / "README.md").read_text()
+    for topic in ("Recreate", "one replica", "same node", "-wal", "-shm", "Litestream", "fsGroup", "pg_dump"):
+        assert topic.lower() in readme.lower(), topic
+
+
+# --- Dockerfile and docker-compose.yml --------------------------------------------------------
+
+
+def test_dockerfile_runs_gunicorn_as_a_fixed_non_root_user_with_static_files_collected():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(rf"^USER {GATEWAY_UID}:{GATEWAY_UID}$", dockerfile, re.M)
+    assert f"--uid {GATEWAY_UID}" in dockerfile and f"--gid {GATEWAY_UID}" in dockerfile
+    assert re.search(r'^CMD \["gunicorn", "-c", "gunicorn.conf.py", "ltplabs.wsgi"\]$', dockerfile, re.M)
+    assert "manage.py collectstatic" in dockerfile
+    assert "DATABASE_PATH=/data/ltplabs.db" in dockerfile
+    assert "EXPOSE 3000" in dockerfile
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {"*.db", ".git", ".venv", "data"} <= set(ignored)
+
+
+def test_compose_creates_the_database_then_starts_the_gateway_on_the_same_volume():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    database, gateway = compose["services"]["database"], compose["services"]["api-gateway"]
+    assert "initdb" in database["command"]
+    assert gateway["depends_on"] == {"database": {"condition": "service_completed_successfully"}}
+    assert "3000:3000" in gateway["ports"]
+
+    def data_volume(service):
+        (volume,) = [mount.split(":")[0] for mount in service["volumes"] if mount.split(":")[1] == "/data"]
+        return volume
+
+    assert data_volume(database) == data_volume(gateway)
+    assert data_volume(gateway) in compose["volumes"]
+    for service in (database, gateway):
+        assert service["environment"]["DATABASE_PATH"] == "/data/ltplabs.db"
+        assert "NOT-A-REAL" in service["environment"]["JWT_SECRET"]
+
+
+# --- production settings --------------------------------------------------------------------
+
+
+def production_env(tmp_path, **extra) -> dict[str, str]:
+    keys = {"DJANGO_SECRET_KEY": secrets.token_urlsafe(50), "JWT_SECRET": secrets.token_urlsafe(40)}
+    env = gateway_env(tmp_path / "ltplabs.db", **{**keys, **extra})
+    env.pop("DJANGO_TLS")  # production: the default that DJANGO_DEBUG=0 gives
+    return env
+
+
+def test_check_deploy_passes_with_production_settings(tmp_path):
+    result = manage(production_env(tmp_path), "check", "--deploy", "--fail-level", "WARNING", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_fails_on_a_weak_secret_key(tmp_path):
+    result = manage(production_env(tmp_path, DJANGO_SECRET_KEY="short"), "check", "--deploy", "--fail-level", "WARNING", check=False)
+    assert result.returncode != 0
+    assert "security.W009" in result.stderr
+
+
+def test_keys_can_come_from_mounted_files(tmp_path):
+    key_file, jwt_file = tmp_path / "DJANGO_SECRET_KEY", tmp_path / "JWT_SECRET"
+    key_file.write_text(secrets.token_urlsafe(50) + "\n")
+    jwt_file.write_text(secrets.token_urlsafe(40) + "\n")
+    env = production_env(tmp_path, DJANGO_SECRET_KEY_FILE=key_file, JWT_SECRET_FILE=jwt_file)
+    del env["DJANGO_SECRET_KEY"], env["JWT_SECRET"]
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- gunicorn.conf.py on a real gunicorn: JSON logs, graceful shutdown ------------------------
+
+
+@pytest.fixture
+def served(tmp_path):
+    """gunicorn -c gunicorn.conf.py, as the image runs it, on a new database file."""
+    if IS_POSTGRES:
+        pytest.skip("runs gunicorn on a SQLite file")
+    db_path = make_database_file(tmp_path, clients=5)
+    port = free_port()
+    env = gateway_env(db_path, PORT=port, WEB_CONCURRENCY=1, GUNICORN_THREADS=2, GUNICORN_GRACEFUL_TIMEOUT=20)
+    env["DJANGO_TLS"] = "0"
+    manage({**env, "DJANGO_DEBUG": "1"}, "create_dev_staff", "--username", "ops", "--password", "ops-pass-12345")
+    log_path = tmp_path / "gunicorn.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "ltplabs.wsgi"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        assert process.poll() is None, log_path.read_text()
+        try:
+            with urllib.request.urlopen(f"{url}/health/live", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.1)
+    yield {"url": url, "port": port, "process": process, "log": log_path, "db": db_path}
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    log.close()
+
+
+def staff_token(url: str) -> str:
+    request = urllib.request.Request(
+        f"{url}/api/auth/token",
+        data=json.dumps({"username": "ops", "password": "ops-pass-12345"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)["access"]
+
+
+def stop(served) -> int:
+    served["process"].send_signal(signal.SIGTERM)
+    return served["process"].wait(timeout=60)
+
+
+def test_logs_are_one_json_object_a_line_with_the_request_and_no_token(served):
+    token = staff_token(served["url"])
+    request = urllib.request.Request(
+        f"{served['url']}/api/clients?limit=1&token={token}", headers={"Authorization": f"Bearer {token}", "X-Request-ID": "ops-test-1"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+    assert stop(served) == 0
+    text = served["log"].read_text()
+    entries = [json.loads(line) for line in text.splitlines()]  # every line parses
+    assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
+    (access,) = [entry for entry in entries if entry.get("request_id") == "ops-test-1"]
+    assert access["method"] == "GET" and access["path"] == "/api/clients" and access["status"] == 200
+    assert access["user"] == "staff:ops"
+    assert isinstance(access["duration_ms"], int | float)
+    assert token not in text
+    assert "ops-pass-12345" not in text
+
+
+def test_access_log_can_be_turned_off(tmp_path):
+    db_path = make_database_file(tmp_path)
+    env = gateway_env(db_path, DJANGO_ACCESS_LOG="0")
+    script = (
+        "import django; django.setup(); from django.test import Client; "
+        "print(Client(headers={'X-Request-ID': 'quiet-1'}).get('/health/live', HTTP_HOST='localhost').status_code)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.stdout.strip().endswith("200"), result.stderr
+    assert "quiet-1" not in result.stdout + result.stderr
+    env["DJANGO_ACCESS_LOG"] = "1"
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert '"request_id": "quiet-1"' in result.stdout
+
+
+def listen_backlog(port: int) -> int:
+    """Connections waiting in the listening socket's accept queue (the LISTEN row's rx_queue)."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+                return int(fields[4].split(":")[1], 16)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def test_sigterm_finishes_the_request_in_flight_and_closes_the_database(served):
+    token = staff_token(served["url"])
+    body = json.dumps({"name": "In flight", "email": "in-flight@ops.test", "password": "in-flight-123"}).encode()
+    # Another process holds SQLite's write lock: the gateway's write waits for it (busy_timeout).
+    blocker = sqlite3.connect(served["db"], isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    client = socket.create_connection(("127.0.0.1", served["port"]), timeout=30)
+    try:
+        client.sendall(
+            b"POST /api/clients HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            + f"Authorization: Bearer {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        for _ in range(200):  # until a worker has accepted it
+            if listen_backlog(served["port"]) == 0:
+                break
+            time.sleep(0.01)
+        served["process"].send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # let the shutdown begin while the request still waits for the lock
+        blocker.execute("ROLLBACK")
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    finally:
+        client.close()
+        blocker.close()
+    assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
+    assert served["process"].wait(timeout=60) == 0
+    log = served["log"].read_text()
+    assert "Handling signal: term" in log
+    closed = [int(match) for match in re.findall(r"closed (\d+) database connection", log)]
+    assert closed and sum(closed) >= 1
+    with sqlite3.connect(served["db"]) as db:
+        assert db.execute("SELECT count(*) FROM clients WHERE email = 'in-flight@ops.test'").fetchone()[0] == 1
+
+
+def test_gunicorn_settings_come_from_the_environment():
+    script = (
+        "import runpy, json; config = runpy.run_path('gunicorn.conf.py'); "
+        "print(json.dumps([config[name] for name in ('bind', 'workers', 'threads', 'timeout')]))"
+    )
+    env = {**os.environ, "PORT": "4123", "WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "8", "GUNICORN_TIMEOUT": "45"}
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert json.loads(result.stdout) == ["0.0.0.0:4123", 3, 8, 45]
