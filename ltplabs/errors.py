@@ -40,16 +40,40 @@ def _field_details(detail) -> dict:
 
 
 def database_error_response(exc: DatabaseError) -> tuple[int, dict, dict]:
-    """503 for a database that is busy, full, read-only or gone; the reason, never the SQL."""
-    message = str(exc).lower()
+    """503 for a database that is busy, full, read-only, damaged or gone; the reason, never the SQL."""
+    code, message = _sqlite_error_name(exc), _message_without_path(exc)
     headers = {"Retry-After": "1"}
-    if "locked" in message or "busy" in message:
+    if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in message or "not a database" in message:
+        return 503, error_body("The database file is damaged; the operators have to restore it."), {"Retry-After": "60"}
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in message or "busy" in message:
         return 503, error_body("The database is busy; try again shortly."), headers
-    if "readonly" in message or "read-only" in message or "read only" in message:
+    if code.startswith("SQLITE_READONLY") or "readonly" in message or "read-only" in message or "read only" in message:
         return 503, error_body(READ_ONLY_MESSAGE if _read_only() else "The database is read-only; writes are refused."), headers
-    if "full" in message or "disk" in message:
+    if code == "SQLITE_FULL" or "full" in message or "no space left" in message:
         return 503, error_body("The database is full; writes are refused until space is freed."), {"Retry-After": "30"}
     return 503, error_body("The database is unavailable."), {"Retry-After": "5"}
+
+
+def _sqlite_error_name(exc: BaseException) -> str:
+    """SQLite's own code (SQLITE_BUSY, SQLITE_FULL, …) of the error Django wrapped, if any."""
+    while exc is not None:
+        name = getattr(exc, "sqlite_errorname", None)
+        if name:
+            return name
+        exc = exc.__cause__
+    return ""
+
+
+def _message_without_path(exc: BaseException) -> str:
+    # The file's path says nothing of the reason: a folder named "read-only" is not one.
+    from django.conf import settings
+
+    message = str(exc).lower()
+    path = str(settings.DATABASES["default"].get("NAME") or "").lower()
+    for part in (path, path.rsplit("/", 1)[0]):
+        if len(part) > 1:
+            message = message.replace(part, "")
+    return message
 
 
 def _read_only() -> bool:

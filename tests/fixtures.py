@@ -141,6 +141,7 @@ class Gateway:
         self.workers, self.threads = workers, threads
         self.process: subprocess.Popen | None = None
         self.log_path = db_path.with_suffix(".gunicorn.log")
+        self.command_prefix: list[str] = []  # e.g. setpriv, to serve without some of root's powers
 
     def start(self, timeout: float = 20.0) -> "Gateway":
         import urllib.request
@@ -149,8 +150,8 @@ class Gateway:
 
         self.log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "ltplabs.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", str(self.workers),
-             "--threads", str(self.threads), "--graceful-timeout", "10", "--timeout", "30"],
+            [*self.command_prefix, sys.executable, "-m", "gunicorn", "ltplabs.wsgi", "-b", f"127.0.0.1:{self.port}",
+             "-w", str(self.workers), "--threads", str(self.threads), "--graceful-timeout", "10", "--timeout", "30"],
             cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         deadline = time.monotonic() + timeout

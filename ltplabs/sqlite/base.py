@@ -36,7 +36,36 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 )
             stat = os.stat(self.path)
             self.opened_inode = (stat.st_dev, stat.st_ino)
-        return super().get_new_connection(conn_params)
+        try:
+            return super().get_new_connection(conn_params)
+        except sqlite3.OperationalError as exc:
+            problem = self._open_problem()
+            if problem:
+                raise sqlite3.OperationalError(problem) from exc
+            raise
+
+    def _open_problem(self) -> str | None:
+        # SQLite's own word for these is "unable to open database file", which says nothing.
+        if self.is_in_memory_db() or self.path.startswith("file:"):
+            return None
+        if not os.access(self.path, os.R_OK):
+            return f"database file {self.path} cannot be read"
+        folder = os.path.dirname(self.path)
+        wal_files_missing = not (os.path.exists(f"{self.path}-wal") and os.path.exists(f"{self.path}-shm"))
+        if wal_files_missing and not os.access(folder, os.W_OK):
+            return (
+                f"database file {self.path} cannot be opened: its -wal/-shm files are missing and {folder} is not writable, "
+                f"and a WAL database needs them (let a writer open the file once, or mount the folder writable)"
+            )
+        return None
+
+    def close_if_unusable_or_obsolete(self):
+        # Runs as each request starts and ends. A connection to a file deleted or replaced
+        # under it would go on writing into the old inode: answered 201, and lost.
+        if self.connection is not None and not self.in_atomic_block and self.file_problem():
+            self.close()
+            return
+        super().close_if_unusable_or_obsolete()
 
     def file_problem(self) -> str | None:
         """Why the file this connection opened is no longer the one at the path, if it is not."""
