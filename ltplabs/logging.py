@@ -54,7 +54,8 @@ def user_label(request) -> str | None:
 
 class RequestLogMiddleware:
     """One access line a request: method, path (never the query string, which may carry a token),
-    status, duration, user and request id. DJANGO_ACCESS_LOG=0 removes it from the chain."""
+    status, duration, user and request id; health probes only when they fail.
+    DJANGO_ACCESS_LOG=0 removes it from the chain."""
 
     def __init__(self, get_response):
         from django.conf import settings
@@ -68,6 +69,8 @@ class RequestLogMiddleware:
         response = self.get_response(request)
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         status = response.status_code
+        if status < 400 and request.path.startswith("/health"):
+            return response  # the kubelet's probes, every few seconds: only their failures are news
         access_logger.log(
             logging.ERROR if status >= 500 else logging.INFO,
             "%s %s %s",

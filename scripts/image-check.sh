@@ -54,7 +54,7 @@ step "podman build -> $IMAGE"
 CA=${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}
 SECRET_ARGS=()
 [ -s "$CA" ] && SECRET_ARGS=(--secret "id=pip_ca,src=$CA")
-"${PODMAN[@]}" build --network host "${SECRET_ARGS[@]}" --build-arg "BASE_IMAGE=$BASE" -t "$IMAGE" -f Dockerfile .
+"${PODMAN[@]}" build --format docker --network host "${SECRET_ARGS[@]}" --build-arg "BASE_IMAGE=$BASE" -t "$IMAGE" -f Dockerfile .
 
 cleanup() {
   if [ "${KEEP:-0}" != 1 ]; then

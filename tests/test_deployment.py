@@ -400,7 +400,7 @@ def test_logs_are_one_json_object_a_line_with_the_request_and_no_token(served):
     assert "ops-pass-12345" not in text
 
 
-def test_access_log_can_be_turned_off(tmp_path):
+def test_access_log_skips_healthy_probes_and_can_be_turned_off(tmp_path):
     db_path = make_database_file(tmp_path)
     env = gateway_env(db_path, DJANGO_ACCESS_LOG="0")
     script = (
@@ -410,9 +410,16 @@ def test_access_log_can_be_turned_off(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.stdout.strip().endswith("200"), result.stderr
     assert "quiet-1" not in result.stdout + result.stderr
+    result = subprocess.run(
+        [sys.executable, "-c", script.replace("/health/live", "/no-such-page")], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert "quiet-1" not in result.stdout + result.stderr
     env["DJANGO_ACCESS_LOG"] = "1"
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert '"request_id": "quiet-1"' in result.stdout
+    assert '"request_id": "quiet-1"' not in result.stdout  # a probe that answered 200
+    failing = script.replace("/health/live", "/no-such-page")
+    result = subprocess.run([sys.executable, "-c", failing], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert '"request_id": "quiet-1"' in result.stdout and '"status": 404' in result.stdout
 
 
 def listen_backlog(port: int) -> int:
