@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint setup setup-dev clean bench bench-admin image-check
+.PHONY: run test test-postgres lint setup setup-dev clean bench bench-admin bench-migrate image-check
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,18 @@ lint: setup-dev
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 
-## test: lint, then the whole suite on SQLite
+## test: lint, then the whole suite on SQLite, then again on a throwaway PostgreSQL 15
 test: setup-dev lint
 	$(VENV)/bin/pytest
+	$(MAKE) --no-print-directory test-postgres
+
+## test-postgres: the whole suite with DATABASE_URL on a throwaway PostgreSQL 15 (scripts/with-postgres.sh)
+test-postgres: setup-dev
+	scripts/with-postgres.sh $(VENV)/bin/pytest -q
+
+## bench-migrate: migrate_to_postgres of 100,000 sample clients to a throwaway PostgreSQL 15
+bench-migrate: setup-dev
+	bench/migrate_to_postgres.sh 100000
 
 ## bench: the gateway under gunicorn beside the Express peer (../shared/peers/express), W1-W5 with wrk; see bench/README.md
 bench: setup-dev
