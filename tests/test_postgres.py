@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from clients import services
 from clients.models import AuditLog, Client, now
@@ -106,6 +106,23 @@ def test_active_clients_view_truncates_days_remaining_like_sqlite():
         rows = {email: (days, demos) for email, days, demos in cursor.fetchall()}
     assert rows == {"p1@example.com": (1, 0), "p2@example.com": (0, 0), "p3@example.com": (None, 0)}
     assert services.days_remaining(ends["p1@example.com"], at) == 1
+
+
+@pytest.mark.django_db
+def test_failing_audit_insert_rolls_back_the_client_and_its_access():
+    counts = lambda: (Client.objects.count(), AuditLog.objects.count(), scalar("SELECT COUNT(*) FROM client_demo_access"))  # noqa: E731
+    before = counts()
+    with connection.cursor() as cursor:  # dropped with the test's transaction
+        cursor.execute(
+            "CREATE FUNCTION pg_temp.refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit refused'; END $$; "
+            "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse()"
+        )
+    with pytest.raises(DatabaseError, match="audit refused"):
+        services.client_create(
+            actor=services.Actor.system(), name="Rollback", email="rb@example.com", password_hash=HASH, demos=["pricing-lab"]
+        )
+    assert counts() == before
+    assert not Client.objects.filter(email="rb@example.com").exists()
 
 
 @pytest.mark.django_db
