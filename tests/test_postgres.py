@@ -110,7 +110,9 @@ def test_active_clients_view_truncates_days_remaining_like_sqlite():
 
 @pytest.mark.django_db
 def test_failing_audit_insert_rolls_back_the_client_and_its_access():
-    counts = lambda: (Client.objects.count(), AuditLog.objects.count(), scalar("SELECT COUNT(*) FROM client_demo_access"))  # noqa: E731
+    def counts():
+        return Client.objects.count(), AuditLog.objects.count(), scalar("SELECT COUNT(*) FROM client_demo_access")
+
     before = counts()
     with connection.cursor() as cursor:  # dropped with the test's transaction
         cursor.execute(
@@ -118,9 +120,7 @@ def test_failing_audit_insert_rolls_back_the_client_and_its_access():
             "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION pg_temp.refuse()"
         )
     with pytest.raises(DatabaseError, match="audit refused"):
-        services.client_create(
-            actor=services.Actor.system(), name="Rollback", email="rb@example.com", password_hash=HASH, demos=["pricing-lab"]
-        )
+        make_client("rb@example.com", demos=["pricing-lab"])
     assert counts() == before
     assert not Client.objects.filter(email="rb@example.com").exists()
 
