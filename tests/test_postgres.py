@@ -265,3 +265,46 @@ def test_a_copy_that_does_not_match_exits_non_zero_leaves_the_target_as_it_was_a
     assert replaced.returncode == 0, replaced.stderr
     with psycopg.connect(target_url) as pg:
         assert pg.execute("SELECT COUNT(*), MAX(id) FROM audit_log").fetchone() == (30, 30)
+
+
+def test_the_copy_is_one_snapshot_while_another_process_goes_on_writing(tmp_path):
+    import threading
+
+    from tests.postgres import database_url, recreate_database
+
+    source = make_database_file(tmp_path, 200)
+    recreate_database("ltplabs_snapshot")
+    target_url = database_url("ltplabs_snapshot")
+    stop = threading.Event()
+
+    def writer():  # like demo-service: a client and its audit row in one transaction, again and again
+        db = sqlite3.connect(source, timeout=10, isolation_level=None)
+        number = 0
+        while not stop.is_set():
+            number += 1
+            db.execute("BEGIN IMMEDIATE")
+            client_id = db.execute(
+                "INSERT INTO clients (name, email, password_hash) VALUES ('Writer', ?, ?)", [f"writer{number}@example.com", HASH]
+            ).lastrowid
+            db.execute(
+                "INSERT INTO audit_log (actor_type, action, entity_type, entity_id) VALUES ('system', 'writer', 'client', ?)", [client_id]
+            )
+            db.execute("COMMIT")
+            stop.wait(0.005)
+        db.close()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        result = manage(gateway_env(source), "migrate_to_postgres", "--to", target_url, check=False)
+    finally:
+        stop.set()
+        thread.join()
+    assert result.returncode == 0, result.stderr
+    with psycopg.connect(target_url) as pg:
+        copied = pg.execute("SELECT COUNT(*) FROM clients WHERE name = 'Writer'").fetchone()[0]
+        assert pg.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'writer'").fetchone()[0] == copied
+    db = sqlite3.connect(source)
+    written = db.execute("SELECT COUNT(*) FROM clients WHERE name = 'Writer'").fetchone()[0]
+    db.close()
+    assert copied < written  # what was written after the snapshot stayed behind, whole transactions only
