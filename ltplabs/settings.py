@@ -309,5 +309,7 @@ LOGGING = {
         # Replaces Django's default console handler, which would print the same records again on stderr.
         "django": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
         "django.request": {"level": "ERROR"},
+        # django-axes announces itself at every start, in every management command's output too.
+        "axes.apps": {"level": "WARNING"},
     },
 }
