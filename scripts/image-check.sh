@@ -20,6 +20,8 @@ PODMAN=(podman --runtime runc)
 # that (runc: "error setting rlimit ... operation not permitted"). 16384 of each is plenty for gunicorn.
 limit() { local value; value=$(ulimit -H"$1"); { [ "$value" = unlimited ] || [ "$value" -gt 16384 ]; } && value=16384; echo "$value"; }
 RUN_ARGS=(--ulimit "nofile=$(limit n):$(limit n)" --ulimit "nproc=$(limit u):$(limit u)")
+# The HEALTHCHECK runs from a systemd timer, and a machine without systemd only logs errors for it.
+RUN_ARGS+=(--no-healthcheck)
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -60,6 +62,7 @@ cleanup() {
   if [ "${KEEP:-0}" != 1 ]; then
     "${PODMAN[@]}" rm -f "$NAME" >/dev/null 2>&1 || true
     "${PODMAN[@]}" volume rm -f "$VOLUME" >/dev/null 2>&1 || true
+    "${PODMAN[@]}" image prune -f >/dev/null 2>&1 || true  # the untagged build stages of earlier runs
   fi
 }
 trap cleanup EXIT
