@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-postgres lint setup setup-dev clean bench bench-admin bench-migrate image-check
+.PHONY: run test test-postgres lint setup setup-dev clean bench bench-admin bench-migrate image-check reliability
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ bench: setup-dev
 ## bench-admin: each staff admin page's time on 100,000 sample clients (bench/data/admin-100k.db, made once)
 bench-admin: setup
 	$(PY) bench/admin_pages.py --clients 100000
+
+## reliability: run the fault, attack and schemathesis tests and regenerate docs/reliability.md from what they saw
+reliability: setup-dev
+	$(PY) scripts/reliability_report.py
 
 ## image-check: outside CI, as root: build the image with podman (Debian base from debootstrap), serve /health from a volume
 image-check:

@@ -65,7 +65,7 @@ class StaffTokenRefreshView(EnvelopeMixin, jwt_views.TokenRefreshView):
     serializer_class = StaffTokenRefreshSerializer
 
 
-@extend_schema(summary="Check a token", responses={200: None, 401: ErrorOutput})
+@extend_schema(summary="Check a token", responses={200: None, 400: ErrorOutput, 401: ErrorOutput})
 class StaffTokenVerifyView(EnvelopeMixin, jwt_views.TokenVerifyView):
     pass
 

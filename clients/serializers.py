@@ -1,5 +1,6 @@
 """Input and output shapes of the API. Output never includes password_hash."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .selectors import CLIENT_STATUSES
@@ -15,6 +16,20 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({field: ["This field cannot be set."] for field in unknown})
         return attrs
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """true or false, as the document says: not 0, 1, "yes" or "on"."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+@extend_schema_field({"type": "string", "description": "UTC, 'YYYY-MM-DD HH:MM:SS' as the database keeps it"})
+class DatabaseTimeField(serializers.DateTimeField):
+    """A time in ltplabs.db's own text format, which is not the ISO 8601 of OpenAPI's date-time."""
 
 
 # --- input -----------------------------------------------------------------------------
@@ -37,7 +52,7 @@ class ClientUpdateInput(StrictSerializer):
     company = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200)
     phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=50)
     notes = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=10000)
-    is_active = serializers.BooleanField(required=False)
+    is_active = StrictBooleanField(required=False)
     access_end_date = serializers.DateTimeField(required=False, allow_null=True)
 
 
@@ -132,7 +147,7 @@ class DemoOutput(serializers.Serializer):
     description = serializers.CharField(allow_null=True)
     url = serializers.CharField(allow_null=True)
     is_active = serializers.BooleanField()
-    created_at = serializers.DateTimeField()
+    created_at = DatabaseTimeField()
 
 
 class DemoUsageOutput(serializers.Serializer):
@@ -141,12 +156,12 @@ class DemoUsageOutput(serializers.Serializer):
     name = serializers.CharField()
     clients_with_access = serializers.IntegerField()
     total_accesses = serializers.IntegerField()
-    last_accessed_at = serializers.DateTimeField(allow_null=True)
+    last_accessed_at = DatabaseTimeField(allow_null=True)
 
 
 class AuditOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    created_at = serializers.DateTimeField()
+    created_at = DatabaseTimeField()
     actor_type = serializers.CharField()
     actor_id = serializers.IntegerField(allow_null=True)
     action = serializers.CharField()

@@ -1,6 +1,7 @@
 """The gateway's REST API: thin viewsets over services (writes) and selectors (reads)."""
 
 from django.conf import settings
+from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -48,7 +49,10 @@ def errors(*codes: int) -> dict:
 
 def envelope(name: str, data_serializer, many: bool = False, **extra) -> serializers.Serializer:
     fields = {"success": serializers.BooleanField(), "data": data_serializer(many=many)}
-    return inline_serializer(name, {**fields, **extra})
+    serializer = inline_serializer(name, {**fields, **extra})
+    # drf-spectacular documents a `list` action's answer as an array; ours is this one object.
+    set_override(serializer, "many", False)
+    return serializer
 
 
 def valid(serializer_class, data, **kwargs) -> dict:
@@ -292,7 +296,7 @@ class MeView(APIView):
     @extend_schema(
         summary="The signed-in client's profile and its demos (client token)",
         responses={200: inline_serializer("Me", {"success": serializers.BooleanField(), "data": inline_serializer(
-            "MeData", {"client": ClientDetailOutput(), "demos": AccessOutput(many=True)})}), 401: ERRORS[401], 403: ERRORS[403]},
+            "MeData", {"client": ClientOutput(), "demos": AccessOutput(many=True)})}), 401: ERRORS[401], 403: ERRORS[403]},
     )  # fmt: skip
     def get(self, request):
         client_id = request.user.client.id
