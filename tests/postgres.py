@@ -9,17 +9,14 @@ from django.db import connections
 from ltplabs.postgres import create_postgres_schema
 
 
-def server_connection(database: str | None = None) -> psycopg.Connection:
-    """An autocommit connection to the server of the default database (to its `database`)."""
+def server_connection() -> psycopg.Connection:
+    """An autocommit connection to the server of the default database, for CREATE and DROP DATABASE."""
     config = settings.DATABASES["default"]
-    return psycopg.connect(
-        dbname=database or "postgres",
-        user=config["USER"] or None,
-        password=config["PASSWORD"] or None,
-        host=config["HOST"] or None,
-        port=config["PORT"] or None,
-        autocommit=True,
-    )
+    params = {"user": config["USER"] or None, "password": config["PASSWORD"] or None, "host": config["HOST"] or None}
+    try:
+        return psycopg.connect(dbname="postgres", port=config["PORT"] or None, autocommit=True, **params)
+    except psycopg.OperationalError:  # no access to the maintenance database: the configured one will do
+        return psycopg.connect(dbname=config["NAME"], port=config["PORT"] or None, autocommit=True, **params)
 
 
 def database_url(name: str) -> str:
@@ -34,6 +31,13 @@ def recreate_database(name: str) -> None:
     with server_connection() as server:
         server.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         server.execute(f'CREATE DATABASE "{name}"')
+
+
+def scratch_database(suffix: str) -> str:
+    """A new empty database beside the test database (`<test name>_<suffix>`); its URL."""
+    name = f"{settings.DATABASES['default']['NAME']}_{suffix}"
+    recreate_database(name)
+    return database_url(name)
 
 
 def create_test_database() -> str:

@@ -17,6 +17,7 @@ from clients.models import AuditLog, Client, now
 from ltplabs.db import LEGACY_TABLES
 from ltplabs.postgres import postgres_schema_problems
 from tests.fixtures import IS_POSTGRES, Gateway, gateway_env, make_database_file, manage
+from tests.postgres import scratch_database
 
 pytestmark = pytest.mark.skipif(not IS_POSTGRES, reason="needs PostgreSQL: scripts/with-postgres.sh .venv/bin/pytest")
 
@@ -138,10 +139,8 @@ def test_sample_rows_with_explicit_ids_leave_the_sequences_ready():
 
 
 def test_initdb_creates_the_schema_once_and_dbcheck_passes(tmp_path):
-    from tests.postgres import database_url, recreate_database
-
-    recreate_database("ltplabs_initdb_check")
-    env = gateway_env(tmp_path / "unused.db", DATABASE_URL=database_url("ltplabs_initdb_check"))
+    url = scratch_database("initdb")
+    env = gateway_env(tmp_path / "unused.db", DATABASE_URL=url)
     first = manage(env, "initdb", "--sample", "25")
     assert "Created the ltplabs schema in PostgreSQL." in first.stdout
     assert "Added 25 sample clients" in first.stdout
@@ -149,7 +148,7 @@ def test_initdb_creates_the_schema_once_and_dbcheck_passes(tmp_path):
     assert "already holds the ltplabs schema" in again.stdout and "no sample rows were added" in again.stdout
     check = manage(env, "dbcheck")
     assert "schema: version 3" in check.stdout
-    with psycopg.connect(database_url("ltplabs_initdb_check")) as db:
+    with psycopg.connect(url) as db:
         assert db.execute("SELECT COUNT(*), MAX(id) FROM clients").fetchone() == (25, 25)
         assert db.execute("SELECT COUNT(*) FROM auth_user").fetchone() == (0,)
 
@@ -175,13 +174,10 @@ def checksum_table(output: str) -> dict[str, tuple[int, str, str, str]]:
 
 
 def test_twenty_thousand_clients_move_to_postgresql_and_the_gateway_answers_the_same(tmp_path):
-    from tests.postgres import database_url, recreate_database
-
     source = make_database_file(tmp_path, 20000)
     env = gateway_env(source, DJANGO_DEBUG="1")
     manage(env, "create_dev_staff", "--username", "mover", "--password", "mover-pass-123")
-    recreate_database("ltplabs_migrated")
-    target_url = database_url("ltplabs_migrated")
+    target_url = scratch_database("migrated")
 
     result = manage(env, "migrate_to_postgres", "--to", target_url, check=False)
     assert result.returncode == 0, result.stderr
@@ -240,14 +236,11 @@ def test_twenty_thousand_clients_move_to_postgresql_and_the_gateway_answers_the_
 
 
 def test_a_copy_that_does_not_match_exits_non_zero_leaves_the_target_as_it_was_and_can_run_again(tmp_path):
-    from tests.postgres import database_url, recreate_database
-
     source = make_database_file(tmp_path, 30)
     db = sqlite3.connect(source)
     db.execute("UPDATE clients SET access_end_date = '2031-05-01 10:00:00.700' WHERE id = 7")  # PostgreSQL keeps whole seconds
     db.commit()
-    recreate_database("ltplabs_mismatch")
-    target_url = database_url("ltplabs_mismatch")
+    target_url = scratch_database("mismatch")
     env = gateway_env(source)
     failed = manage(env, "migrate_to_postgres", "--to", target_url, check=False)
     assert failed.returncode != 0
@@ -270,11 +263,8 @@ def test_a_copy_that_does_not_match_exits_non_zero_leaves_the_target_as_it_was_a
 def test_the_copy_is_one_snapshot_while_another_process_goes_on_writing(tmp_path):
     import threading
 
-    from tests.postgres import database_url, recreate_database
-
     source = make_database_file(tmp_path, 200)
-    recreate_database("ltplabs_snapshot")
-    target_url = database_url("ltplabs_snapshot")
+    target_url = scratch_database("snapshot")
     stop = threading.Event()
 
     def writer():  # like demo-service: a client and its audit row in one transaction, again and again
