@@ -26,7 +26,6 @@ BOOKKEEPING_TABLES = {"django_migrations", "django_content_type", "auth_permissi
 
 @dataclass
 class TableCheck:
-    table: str
     rows: int = 0
     digest: Any = field(default_factory=hashlib.sha256)
     first_difference: str | None = None
@@ -66,7 +65,7 @@ class Command(BaseCommand):
                 reset_sequences(target, tables)
                 self._verify(db, target, tables, counts)
         except (DatabaseError, psycopg.Error, sqlite3.Error) as exc:
-            raise CommandError(f"the copy failed and was rolled back, the target is as it was: {exc}".strip()) from exc
+            raise CommandError(f"the copy stopped, nothing of it was committed (run it again once fixed): {exc}".strip()) from exc
         finally:
             db.close()
             target.close()
@@ -186,7 +185,7 @@ class Command(BaseCommand):
             pg_order = ", ".join(
                 f"{quote_name(table)}.{quote_name(key)}" + (' COLLATE "C"' if types.get(key) == "text" else "") for key in keys
             )
-            checks = TableCheck(table), TableCheck(table)
+            checks = TableCheck(), TableCheck()
             with raw.cursor(name=f"verify_{table}") as cursor:
                 cursor.execute(
                     f"SELECT {', '.join(postgres_text(quote_name(column), types.get(column)) for column in columns)} "
