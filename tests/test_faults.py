@@ -105,7 +105,8 @@ def test_sigkill_of_a_worker_mid_stream_loses_no_answered_write_and_the_stream_g
     record("SIGKILL of a gunicorn worker mid-stream of writes (3 kills)", kind="fault", tries=len(stream.outcomes),
            answered=stream.outcomes, rows_lost=lost + half_written, integrity=check)  # fmt: skip
     assert respawned == kills == 3
-    assert set(answered) <= {"cut"} and len(answered) <= kills, answered  # only the killed worker's request, never a 5xx
+    # Only the connections the killed worker held went unanswered (at most one per writer thread); never a 5xx.
+    assert set(answered) <= {"cut"} and len(answered) <= kills * len(stream.threads), answered
     assert lost == 0 and half_written == 0
     assert check == "ok"
 
