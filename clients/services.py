@@ -458,33 +458,3 @@ def access_update(*, actor: Actor, client_id: int, demo: str, expires_at: dateti
             },
         )
     return access
-
-
-def access_update(*, actor: Actor, client_id: int, demo: str, expires_at: datetime | None) -> ClientDemoAccess:
-    """Change when a client's access to one demo ends (None: it follows the client's end date)."""
-    if expires_at is not None and not isinstance(expires_at, datetime):
-        raise ValidationError({"expires_at": ["Must be a date and time, or null."]})
-    expires_at = expires_at.replace(microsecond=0) if expires_at is not None else None
-    with transaction.atomic():
-        client = _get_client_for_update(client_id)
-        access = ClientDemoAccess.objects.filter(client=client, demo__slug=demo).select_related("demo").first()
-        if access is None:
-            raise NotFound("The client has no access to this demo.")
-        if access.expires_at == expires_at:
-            return access
-        before = _fmt(access.expires_at)
-        access.expires_at = expires_at
-        access.save(update_fields=["expires_at"])
-        audit(
-            actor=actor,
-            action="access.update",
-            entity_type="client",
-            entity_id=client.id,
-            details={
-                "demo": access.demo.slug,
-                "access_id": access.id,
-                "before": {"expires_at": before},
-                "after": {"expires_at": _fmt(expires_at)},
-            },
-        )
-    return access
