@@ -399,7 +399,9 @@ def test_audit_filters_by_action_entity_actor_and_date(browser, entries, params,
 
 def test_audit_date_filter_keeps_todays_rows(browser, entries):
     today = now().date()
-    response = browser.get(AUDIT, {"created_at__gte": str(today), "created_at__lt": str(today + timedelta(days=1))})
+    response = browser.get(
+        AUDIT, {"created_at__gte": f"{today} 00:00:00+00:00", "created_at__lt": f"{today + timedelta(days=1)} 00:00:00+00:00"}
+    )
     assert len(response.context["cl"].result_list) == entries.count()
 
 
