@@ -28,7 +28,7 @@ run: setup
 lint: setup-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run
 
 ## test: lint, then the whole suite on SQLite, then again on a throwaway PostgreSQL 15
 test: setup-dev lint
