@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -88,29 +89,61 @@ def client_queryset(*, status: str = "active", search: str | None = None, compan
 # boolean and SQLite's 0/1 alike, and it keeps SQLite from choosing idx_clients_active_end, which
 # would bring the sort back (the test checks the plan).
 ACTIVE_PAGE_SQL = """
-SELECT c.id, c.name, c.email, c.company, c.phone, c.data_registo, c.access_end_date, c.is_active,
-       c.last_login_at, c.created_by, c.created_at, c.updated_at,
-       (SELECT COUNT(*) FROM client_demo_access a WHERE a.client_id = c.id) AS demo_count
+SELECT {columns}
 FROM clients AS c
 WHERE c.is_active AND (c.access_end_date IS NULL OR c.access_end_date > %s){after}
 ORDER BY c.created_at DESC, c.id DESC
 LIMIT %s OFFSET %s
 """
 ACTIVE_PAGE_COLUMNS = CLIENT_FIELDS + ("demo_count",)
-# A cursor page starts after (created_at, id): the first term bounds the index walk.
-AFTER_CURSOR_SQL = " AND c.created_at <= %s AND (c.created_at < %s OR c.id < %s)"
+ACTIVE_PAGE_ROW = ", ".join(f"c.{field}" for field in CLIENT_FIELDS) + f", {DEMO_COUNT_SQL.replace('clients.id', 'c.id')} AS demo_count"
 TIME_FIELDS = ("data_registo", "access_end_date", "last_login_at", "created_at", "updated_at")
 
 
-def active_page_query(*, limit: int, offset: int = 0, after: tuple[datetime, int] | None = None) -> tuple[str, list[Any]]:
-    """The SQL and parameters of one page of v_active_clients, newest first (see ACTIVE_PAGE_SQL)."""
+def _json_time(column: str) -> str:
+    # Stored times are already the API's text; anything else SQLite can read is normalised.
+    return f"CASE WHEN length({column}) = 19 THEN {column} ELSE strftime('%%Y-%%m-%%d %%H:%%M:%%S', {column}) END"
+
+
+# On SQLite the page is written as JSON by SQLite itself (json_object, in C), one text per row:
+# building a dict per row in Python was half the time of a page of 1000. days_remaining is the
+# view's own expression, with the same `now` as the WHERE clause.
+ACTIVE_PAGE_JSON = (
+    "json_object("
+    + ", ".join(
+        f"'{name}', {_json_time('c.' + name) if name in TIME_FIELDS else 'c.' + name}" for name in CLIENT_FIELDS if name != "is_active"
+    )
+    + ", 'is_active', json('true')"
+    + ", 'days_remaining', CASE WHEN c.access_end_date IS NULL THEN NULL"
+    " ELSE CAST(julianday(c.access_end_date) - julianday(%s) AS INTEGER) END"
+    + f", 'demo_count', {DEMO_COUNT_SQL.replace('clients.id', 'c.id')}, 'status', 'active'), c.created_at, c.id"
+)
+# A cursor page starts after (created_at, id): the first term bounds the index walk.
+AFTER_CURSOR_SQL = " AND c.created_at <= %s AND (c.created_at < %s OR c.id < %s)"
+
+
+def active_page_query(
+    *, limit: int, offset: int = 0, after: tuple[datetime, int] | None = None, as_json: bool = False
+) -> tuple[str, list[Any]]:
+    """The SQL and parameters of one page of v_active_clients, newest first (see ACTIVE_PAGE_SQL).
+
+    as_json (SQLite only): each row is (the client as a JSON object, created_at, id)."""
     adapt = connection.ops.adapt_datetimefield_value
-    params: list[Any] = [adapt(now())]
+    # As the view: whole seconds in the WHERE clause (datetime('now')), the exact time in
+    # days_remaining (julianday('now')).
+    params: list[Any] = [adapt(timezone.now()), adapt(now())] if as_json else [adapt(now())]
     if after is not None:
         created_at, client_id = after
         params += [adapt(created_at), adapt(created_at), client_id]
     params += [limit, offset]
-    return ACTIVE_PAGE_SQL.format(after=AFTER_CURSOR_SQL if after is not None else ""), params
+    columns = ACTIVE_PAGE_JSON if as_json else ACTIVE_PAGE_ROW
+    return ACTIVE_PAGE_SQL.format(columns=columns, after=AFTER_CURSOR_SQL if after is not None else ""), params
+
+
+class JSONRow(NamedTuple):
+    json: str
+    created_at: str
+    id: int
 
 
 def _time_text(value) -> str | None:
@@ -126,11 +159,16 @@ def _as_utc(value) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
-def _active_page(*, limit: int, offset: int, after: tuple[datetime, int] | None) -> list[dict[str, Any]]:
-    sql, params = active_page_query(limit=limit, offset=offset, after=after)
+def _active_page(*, limit: int, offset: int, after: tuple[datetime, int] | None) -> list:
+    """Up to `limit` rows of the active list: on SQLite (created_at, id, the row as JSON text),
+    elsewhere the row as a dict."""
+    as_json = connection.vendor == "sqlite"
+    sql, params = active_page_query(limit=limit, offset=offset, after=after, as_json=as_json)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
+    if as_json:
+        return [JSONRow(*row) for row in rows]
     at = timezone.now()
     data = []
     for row in rows:
@@ -176,8 +214,11 @@ def client_page(
         "count": len(data),
         "has_more": has_more,
         "next_offset": offset + limit if has_more and not cursor else None,
-        "next_cursor": encode_cursor(data[-1]) if has_more else None,
+        "next_cursor": encode_cursor(data[-1]._asdict() if isinstance(data[-1], JSONRow) else data[-1]) if has_more else None,
     }
+    if data and isinstance(data[0], JSONRow):
+        # The rows are JSON already: the response splices them in without parsing them again.
+        data = orjson.Fragment("[" + ",".join(row.json for row in data) + "]")
     return data, pagination
 
 

@@ -218,11 +218,11 @@ def gateway_factory(tmp_path):
 
 @pytest.fixture
 def sample_db_file(tmp_path):
-    """A file made by ../shared/ltplabs-db/make_sample_db.py when it is there, else by initdb."""
+    """200 sample clients in a file made by ../shared/ltplabs-db/make_sample_db.py when it is
+    there (the database component's own generator), else by `initdb --sample`."""
     shared = ROOT.parent / "shared" / "ltplabs-db" / "make_sample_db.py"
+    if not shared.exists():
+        return make_database_file(tmp_path, 200, name="shared-sample.db")
     path = tmp_path / "shared-sample.db"
-    if shared.exists():
-        subprocess.run([sys.executable, str(shared), str(path), "--clients", "200"], check=True, capture_output=True)
-    else:
-        create_sqlite_database(path)
+    subprocess.run([sys.executable, str(shared), str(path), "--clients", "200"], check=True, capture_output=True)
     return path
