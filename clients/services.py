@@ -17,7 +17,7 @@ from typing import Any
 import bcrypt
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, models, transaction
 
 from .models import AuditLog, Client, ClientDemoAccess, Demo, now
 
@@ -83,18 +83,39 @@ def _origin(request) -> tuple[str | None, str | None]:
     return meta.get("REMOTE_ADDR"), (meta.get("HTTP_USER_AGENT") or "")[:500] or None
 
 
+def insert(instance: models.Model) -> models.Model:
+    """INSERT a new row and set its id: the statement Model.save() sends, without the rest of
+    its machinery (model signals, which nothing here listens to for these tables), in a third
+    of the time; the hot path of POST /api/clients does two. Each value goes through its
+    field's own adaptation, so times keep the legacy text on SQLite and details are jsonb on
+    PostgreSQL. Call it inside the use case's transaction."""
+    meta, quote = instance._meta, connection.ops.quote_name
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_save(getattr(instance, field.attname), connection) for field in fields])
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding, instance._state.db = False, connection.alias
+    return instance
+
+
 def audit(*, actor: Actor, action: str, entity_type: str, entity_id: int | None, details: dict | None = None) -> AuditLog:
     """Append one audit_log row (call inside the use case's transaction)."""
-    return AuditLog.objects.create(
-        created_at=now(),
-        actor_type=actor.type,
-        actor_id=actor.id,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        details=details,
-        ip_address=actor.ip_address,
-        user_agent=actor.user_agent,
+    return insert(
+        AuditLog(
+            created_at=now(),
+            actor_type=actor.type,
+            actor_id=actor.id,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            details=details,
+            ip_address=actor.ip_address,
+            user_agent=actor.user_agent,
+        )
     )
 
 
@@ -190,6 +211,13 @@ def _clean_days(field: str, value: Any, maximum: int = ACCESS_DAYS_MAX) -> int:
     return value
 
 
+def email_taken(email: str) -> bool:
+    # clients.email is COLLATE NOCASE (citext on PostgreSQL): '=' ignores case, as by_email.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM clients WHERE email = %s LIMIT 1", [email])
+        return cursor.fetchone() is not None
+
+
 def _get_client_for_update(client_id: int) -> Client:
     try:
         return Client.objects.get(pk=client_id)
@@ -246,10 +274,10 @@ def client_create(
     try:
         with transaction.atomic():
             demo_rows = [_get_demo(slug) for slug in slugs]
-            if Client.objects.by_email(email).exists():
+            if email_taken(email):
                 raise Conflict("A client with this e-mail already exists.")
             at = now()
-            client = Client.objects.create(
+            client = Client(
                 name=name,
                 email=email,
                 password_hash=password_hash,
@@ -263,6 +291,7 @@ def client_create(
                 created_at=at,
                 updated_at=at,
             )
+            insert(client)
             ClientDemoAccess.objects.bulk_create(
                 [ClientDemoAccess(client=client, demo=demo, granted_at=at, granted_by=actor.id) for demo in demo_rows]
             )
