@@ -362,16 +362,8 @@ def spreadsheet_safe(value):
 # --- demos -----------------------------------------------------------------------------
 
 
-@admin.register(Demo)
-class DemoAdmin(admin.ModelAdmin):
-    """Read-only: no demo use case exists among the services, and demo-service owns the catalogue."""
-
-    list_display = ("name", "slug", "is_active", "clients_with_access", "total_accesses", "last_accessed_at", "url")
-    list_select_related = ("usage",)
-    search_fields = ("name", "slug")
-    list_filter = ("is_active",)
-    fields = ("name", "slug", "description", "url", "is_active", "created_at", "clients_with_access", "total_accesses", "last_accessed_at")
-    readonly_fields = fields
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Pages to look at: no add, change or delete for anyone, superusers included."""
 
     def has_add_permission(self, request):
         return False
@@ -381,6 +373,18 @@ class DemoAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Demo)
+class DemoAdmin(ReadOnlyAdmin):
+    """Read-only: no demo use case exists among the services, and demo-service owns the catalogue."""
+
+    list_display = ("name", "slug", "is_active", "clients_with_access", "total_accesses", "last_accessed_at", "url")
+    list_select_related = ("usage",)
+    search_fields = ("name", "slug")
+    list_filter = ("is_active",)
+    fields = ("name", "slug", "description", "url", "is_active", "created_at", "clients_with_access", "total_accesses", "last_accessed_at")
+    readonly_fields = fields
 
     @admin.display(description="clients with access")
     def clients_with_access(self, demo):
@@ -400,7 +404,7 @@ class DemoAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     """Append-only: the database's triggers refuse edits and deletes, and the admin offers none."""
 
     list_display = ("created_at", "action", "entity_link", "actor", "ip_address")
@@ -416,15 +420,6 @@ class AuditLogAdmin(admin.ModelAdmin):
         "details_json",
     )  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="entity")
     def entity_link(self, entry):

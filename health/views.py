@@ -32,15 +32,17 @@ def _database_problem() -> str | None:
 
 
 def _answer(problem: str | None, **extra) -> JsonResponse:
-    body = {
+    return JsonResponse({**_report(problem), **extra}, status=503 if problem else 200)
+
+
+def _report(problem: str | None) -> dict:
+    if problem:
+        logger.warning("health check failed: %s", problem)
+    return {
         "status": "unhealthy" if problem else "healthy",
         "database": "disconnected" if problem else "connected",
         "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
-        **extra,
     }
-    if problem:
-        logger.warning("health check failed: %s", problem)
-    return JsonResponse(body, status=503 if problem else 200)
 
 
 @require_safe
@@ -96,14 +98,7 @@ def health_application(environ, start_response):
     it often; it does the one thing it reports on, a SELECT 1, and carries X-Request-ID. No access
     line is logged for it (the request-log middleware does not run)."""
     problem = _database_problem()
-    body = {
-        "status": "unhealthy" if problem else "healthy",
-        "database": "disconnected" if problem else "connected",
-        "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
-    }
-    if problem:
-        logger.warning("health check failed: %s", problem)
-    payload = json.dumps(body).encode()
+    payload = json.dumps(_report(problem)).encode()
     given = environ.get("HTTP_X_REQUEST_ID", "")
     request_id = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
     headers = [*_FAST_HEADERS, ("Content-Length", str(len(payload))), ("X-Request-ID", request_id)]

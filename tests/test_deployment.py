@@ -75,31 +75,29 @@ def test_every_k8s_folder_has_a_kustomization():
     assert {"base", "overlays/postgres", "examples/analytics", "examples/backup", "examples/litestream"} <= set(KUSTOMIZATIONS)
 
 
-@pytest.mark.parametrize("folder", KUSTOMIZATIONS)
-def test_kustomization_renders_and_passes_strict_schema_validation(folder, tmp_path):
-    docs = render(folder)
-    assert docs
+def validate(docs: list[dict], tmp_path) -> subprocess.CompletedProcess:
+    """kubernetes-validate --strict on the manifests, against Kubernetes KUBERNETES_VERSION."""
     rendered = tmp_path / "rendered.yaml"
     rendered.write_text(yaml.safe_dump_all(docs))
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", KUBERNETES_VERSION, "--quiet", str(rendered)],
         capture_output=True,
         text=True,
     )
+
+
+@pytest.mark.parametrize("folder", KUSTOMIZATIONS)
+def test_kustomization_renders_and_passes_strict_schema_validation(folder, tmp_path):
+    docs = render(folder)
+    assert docs
+    result = validate(docs, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_strict_validation_rejects_a_misspelt_field(tmp_path):
     deployment = find(render("base"), "Deployment", "api-gateway")
     deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesytem"] = True
-    rendered = tmp_path / "bad.yaml"
-    rendered.write_text(yaml.safe_dump(deployment))
-    result = subprocess.run(
-        [sys.executable, "-m", "kubernetes_validate", "--strict", "-k", KUBERNETES_VERSION, "--quiet", str(rendered)],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode != 0
+    assert validate([deployment], tmp_path).returncode != 0
 
 
 def test_example_secrets_validate_and_are_obviously_not_real(tmp_path):
