@@ -96,7 +96,8 @@ ORDER BY c.created_at DESC, c.id DESC
 LIMIT %s OFFSET %s
 """
 ACTIVE_PAGE_COLUMNS = CLIENT_FIELDS + ("demo_count",)
-ACTIVE_PAGE_ROW = ", ".join(f"c.{field}" for field in CLIENT_FIELDS) + f", {DEMO_COUNT_SQL.replace('clients.id', 'c.id')} AS demo_count"
+PAGE_DEMO_COUNT_SQL = DEMO_COUNT_SQL.replace("clients.id", "c.id")
+ACTIVE_PAGE_ROW = ", ".join(f"c.{field}" for field in CLIENT_FIELDS) + f", {PAGE_DEMO_COUNT_SQL} AS demo_count"
 TIME_FIELDS = ("data_registo", "access_end_date", "last_login_at", "created_at", "updated_at")
 
 
@@ -116,7 +117,7 @@ ACTIVE_PAGE_JSON = (
     + ", 'is_active', json('true')"
     + ", 'days_remaining', CASE WHEN c.access_end_date IS NULL THEN NULL"
     " ELSE CAST(julianday(c.access_end_date) - julianday(%s) AS INTEGER) END"
-    + f", 'demo_count', {DEMO_COUNT_SQL.replace('clients.id', 'c.id')}, 'status', 'active'), c.created_at, c.id"
+    + f", 'demo_count', {PAGE_DEMO_COUNT_SQL}, 'status', 'active'), c.created_at, c.id"
 )
 # A cursor page starts after (created_at, id): the first term bounds the index walk.
 AFTER_CURSOR_SQL = " AND c.created_at <= %s AND (c.created_at < %s OR c.id < %s)"
