@@ -1,6 +1,6 @@
 """gunicorn settings for the gateway, from the environment.
 
-PORT (3000), WEB_CONCURRENCY (workers, 2), GUNICORN_THREADS (1), GUNICORN_WORKER_CLASS (gthread), GUNICORN_TIMEOUT (30 s),
+PORT (3000), WEB_CONCURRENCY (workers, 2), GUNICORN_THREADS (1), GUNICORN_WORKER_CLASS (sync), GUNICORN_TIMEOUT (30 s),
 GUNICORN_GRACEFUL_TIMEOUT (20 s), GUNICORN_KEEPALIVE (5 s), GUNICORN_MAX_REQUESTS (0: off),
 GUNICORN_ACCESS_LOG (0). Logs are JSON lines on stdout, like Django's.
 """
@@ -11,12 +11,18 @@ import sys
 from gunicorn.glogging import Logger
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
-# Chosen by measurement (bench/, `make bench`): one process per core, and gthread rather than sync
-# because it keeps connections alive (sync closes after every answer). More threads per worker
-# only queue on the GIL: on two cores they raised p99 at 64 connections without adding req/s.
+# Chosen by measurement (bench/, `make bench`): one process per core, and sync workers. A gthread
+# worker keeps connections alive, but its main thread accepts new connections while its request
+# thread is busy, so a few keep-alive clients (wrk's 16 connections, an ingress's upstream pool)
+# can all land on one worker and leave the other idle: half the throughput, in one run out of two
+# (bench/README.md). A sync worker accepts only when it is free, so the kernel's queue balances
+# the load; it closes each connection after its answer, which costs nothing measurable here
+# (W1 at 0.95x the peer either way). It expects a buffering proxy in front (the ingress) for slow
+# clients. More threads per worker only queue on the GIL: on two cores they raised p99 at 64
+# connections without adding req/s.
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 # On SIGTERM (kubelet, podman stop) the master stops accepting and gives the workers this long to
 # finish the requests in flight; keep it below the pod's terminationGracePeriodSeconds (30).
