@@ -38,6 +38,8 @@ def test_every_pragma_is_in_force_on_a_new_connection():
     try:
         fresh.ensure_connection()
         assert current_pragmas(fresh.connection) == PRAGMAS
+        # And the process-wide cap on SQLite's memory (SQLITE_SOFT_HEAP_LIMIT_MB, 12 by default).
+        assert fresh.connection.execute("PRAGMA soft_heap_limit").fetchone()[0] == 12_000_000
     finally:
         fresh.close()
 

@@ -37,6 +37,14 @@ def test_database_url_in_the_manifests_forms_names_the_sqlite_file(url, path):
     assert "PRAGMA busy_timeout = 5000" in db["OPTIONS"]["init_command"]
 
 
+def test_sqlite_soft_heap_limit_comes_from_the_environment():
+    assert "PRAGMA soft_heap_limit = 12000000" in database()["OPTIONS"]["init_command"]
+    assert "PRAGMA soft_heap_limit = 64000000" in database(SQLITE_SOFT_HEAP_LIMIT_MB="64")["OPTIONS"]["init_command"]
+    assert "PRAGMA soft_heap_limit = 0" in database(SQLITE_SOFT_HEAP_LIMIT_MB="0")["OPTIONS"]["init_command"]
+    refused = run(PRINT_DB, SQLITE_SOFT_HEAP_LIMIT_MB="lots")
+    assert refused.returncode != 0 and "SQLITE_SOFT_HEAP_LIMIT_MB must be a whole number" in refused.stderr
+
+
 def test_relative_sqlite_url_and_database_path():
     assert database(DATABASE_URL="sqlite:///data/x.db")["NAME"] == str(ROOT / "data" / "x.db")
     assert database(DATABASE_PATH="/var/lib/ltplabs.db")["NAME"] == "/var/lib/ltplabs.db"
