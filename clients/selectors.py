@@ -192,8 +192,9 @@ def client_page(
     limit: int = 100,
     offset: int = 0,
     cursor: str | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """One page of clients and its pagination block; no COUNT of the whole list."""
+) -> tuple[list[dict[str, Any]] | orjson.Fragment, dict[str, Any]]:
+    """One page of clients and its pagination block; no COUNT of the whole list. The default
+    list on SQLite comes as one JSON array already written (orjson.Fragment), others as dicts."""
     after = decode_cursor(cursor) if cursor else None
     if after is not None:
         offset = 0

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection, connections, transaction
 
 from clients import services
@@ -38,8 +39,8 @@ def test_every_pragma_is_in_force_on_a_new_connection():
     try:
         fresh.ensure_connection()
         assert current_pragmas(fresh.connection) == PRAGMAS
-        # And the process-wide cap on SQLite's memory (SQLITE_SOFT_HEAP_LIMIT_MB, 12 by default).
-        assert fresh.connection.execute("PRAGMA soft_heap_limit").fetchone()[0] == 12_000_000
+        # And the process-wide cap on SQLite's memory (SQLITE_SOFT_HEAP_LIMIT_MB).
+        assert fresh.connection.execute("PRAGMA soft_heap_limit").fetchone()[0] == settings.SQLITE_SOFT_HEAP_LIMIT_MB * 1_000_000
     finally:
         fresh.close()
 
