@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-postgres lint setup setup-dev clean bench bench-admin bench-migrate image-check reliability
+.PHONY: run test test-postgres lint setup setup-dev clean bench bench-request bench-admin bench-migrate image-check reliability
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,10 @@ bench-migrate: setup-dev
 ## bench: the gateway under gunicorn beside the Express peer (../shared/peers/express), W1-W5 with wrk; see bench/README.md
 bench: setup-dev
 	$(PY) bench/run.py
+
+## bench-request: one API request's time through the WSGI application in-process (POST /api/clients, reads); see bench/README.md
+bench-request: setup-dev
+	$(PY) bench/request_profile.py
 
 ## bench-admin: each staff admin page's time on 100,000 sample clients (bench/data/admin-100k.db, made once)
 bench-admin: setup

@@ -4,6 +4,8 @@ Nothing here is created or altered by migrations. The database's own constraints
 triggers do the work (`on_delete=DO_NOTHING`), and every write goes through services.py.
 """
 
+from datetime import datetime
+
 from django.db import models
 from django.utils import timezone
 
@@ -16,7 +18,9 @@ class LegacyDateTimeField(models.DateTimeField):
     """
 
     def get_db_prep_value(self, value, connection, prepared=False):
-        if not prepared:
+        # An aware datetime is already what get_prep_value would return (it only converts
+        # other types and warns about naive times); skipping it halves a create's cost per time.
+        if not prepared and not (isinstance(value, datetime) and value.tzinfo is not None):
             value = self.get_prep_value(value)
         if value is not None and hasattr(value, "microsecond"):
             value = value.replace(microsecond=0)

@@ -7,7 +7,25 @@ from .selectors import CLIENT_STATUSES
 from .services import ACCESS_DAYS_MAX, NAME_MAX_CHARS
 
 
-class StrictSerializer(serializers.Serializer):
+class InputSerializer(serializers.Serializer):
+    """Validates a request's body or query. DRF deep-copies a serializer's declared fields for
+    every instance, re-running each field's __init__, so that an instance may change its own
+    fields: a third of the time of validating a new client's body (bench/README.md). Input
+    serializers never change their fields, so each instance binds shallow copies of them; a
+    copy shares its field's arguments, validators and messages, which nothing changes."""
+
+    def get_fields(self):
+        return {name: _shallow_copy(field) for name, field in self._declared_fields.items()}
+
+
+def _shallow_copy(field: serializers.Field) -> serializers.Field:
+    """copy.copy(field), without the generic __reduce_ex__ protocol it goes through."""
+    clone = object.__new__(type(field))
+    clone.__dict__.update(field.__dict__)
+    return clone
+
+
+class StrictSerializer(InputSerializer):
     """Refuses fields it does not know, so a caller cannot believe it set `id` or `created_by`."""
 
     def validate(self, attrs):
@@ -65,7 +83,7 @@ class GrantInput(StrictSerializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
-class ClientListQuery(serializers.Serializer):
+class ClientListQuery(InputSerializer):
     limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
     offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2_000_000_000)
     cursor = serializers.CharField(required=False, max_length=200)
@@ -74,7 +92,7 @@ class ClientListQuery(serializers.Serializer):
     status = serializers.ChoiceField(choices=CLIENT_STATUSES, required=False, default="active")
 
 
-class AuditQuery(serializers.Serializer):
+class AuditQuery(InputSerializer):
     limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
     offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2_000_000_000)
     entity_type = serializers.CharField(required=False, max_length=100)
@@ -86,12 +104,12 @@ class AuditQuery(serializers.Serializer):
     until = serializers.DateTimeField(required=False)
 
 
-class ClientLoginInput(serializers.Serializer):
+class ClientLoginInput(InputSerializer):
     email = serializers.CharField(max_length=254, trim_whitespace=True)
     password = serializers.CharField(max_length=200, trim_whitespace=False, write_only=True)
 
 
-class ClientRefreshInput(serializers.Serializer):
+class ClientRefreshInput(InputSerializer):
     refresh = serializers.CharField(max_length=2000)
 
 

@@ -9,6 +9,7 @@ router.register("demos", views.DemoViewSet, basename="demo")
 router.register("audit-log", views.AuditLogViewSet, basename="audit-log")
 
 urlpatterns = [
+    *router.urls,  # first: the resource routes take the traffic
     path("auth/token", auth_views.StaffTokenView.as_view(), name="token"),
     path("auth/token/refresh", auth_views.StaffTokenRefreshView.as_view(), name="token-refresh"),
     path("auth/token/verify", auth_views.StaffTokenVerifyView.as_view(), name="token-verify"),
@@ -16,5 +17,4 @@ urlpatterns = [
     path("client-auth/login", views.ClientLoginView.as_view(), name="client-login"),
     path("client-auth/refresh", views.ClientRefreshView.as_view(), name="client-refresh"),
     path("me", views.MeView.as_view(), name="me"),
-    *router.urls,
 ]

@@ -9,6 +9,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+import orjson
 from django.core.exceptions import MiddlewareNotUsed
 from django.utils.functional import empty
 
@@ -35,7 +36,10 @@ class JSONFormatter(logging.Formatter):
                 entry[field] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        try:
+            return orjson.dumps(entry, default=str).decode()  # a tenth of json.dumps's time
+        except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
+            return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def user_label(request) -> str | None:
@@ -71,19 +75,18 @@ class RequestLogMiddleware:
         status = response.status_code
         if status < 400 and request.path.startswith("/health"):
             return response  # the kubelet's probes, every few seconds: only their failures are news
-        access_logger.log(
-            logging.ERROR if status >= 500 else logging.INFO,
-            "%s %s %s",
-            request.method,
-            request.path,
-            status,
-            extra={
+        level = logging.ERROR if status >= 500 else logging.INFO
+        if access_logger.isEnabledFor(level):
+            # makeRecord + handle is what Logger.log does, less finding the caller's file and line
+            # in the stack (a third of the line's cost), which the access line does not carry.
+            extra = {
                 "request_id": getattr(request, "request_id", None),
                 "method": request.method,
                 "path": request.path,
                 "status": status,
                 "duration_ms": duration_ms,
                 "user": user_label(request),
-            },
-        )
+            }
+            args = (request.method, request.path, status)
+            access_logger.handle(access_logger.makeRecord(access_logger.name, level, __file__, 0, "%s %s %s", args, None, extra=extra))
         return response

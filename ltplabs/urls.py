@@ -2,11 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+# Django tries the patterns in order: the API's routes first, as they take the traffic.
 urlpatterns = [
-    path("", include("health.urls")),
+    path("api/", include("clients.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/", include("clients.urls")),
+    path("", include("health.urls")),
     path("admin/", admin.site.urls),
 ]
 

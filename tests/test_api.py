@@ -71,6 +71,19 @@ def test_duplicate_email_in_other_case_is_409(api):
     assert response.json() == {"success": False, "error": "A client with this e-mail already exists."}
 
 
+def test_create_answers_what_a_read_of_the_client_gives(api):
+    # The create's answer is built from the values written (no read-back query): it must be
+    # exactly what GET /api/clients/{id} reads, cleaned values, counts and times included.
+    response = new_client(api, name="  Ana Ñ  ", email="Ana.Case@Example.COM", company="", phone=None,
+                          notes="first call", access_days=7, demos=["pricing-lab", "route-optimizer", "pricing-lab"])  # fmt: skip
+    assert response.status_code == 201
+    created = response.json()["data"]
+    assert created["name"] == "Ana Ñ" and created["company"] is None and created["demo_count"] == 2
+    assert created == api.get(f"/api/clients/{created['id']}").json()["data"]
+    plain = new_client(api, email="plain.create@example.com").json()["data"]
+    assert plain["demo_count"] == 0 and plain == api.get(f"/api/clients/{plain['id']}").json()["data"]
+
+
 def test_unknown_demo_slug_is_400_and_nothing_written(api):
     before = (Client.objects.count(), AuditLog.objects.count())
     response = new_client(api, demos=["nope"])
@@ -466,3 +479,110 @@ def test_openapi_document_lists_every_route(anon_api):
     }  # fmt: skip
     assert expected <= paths, expected - paths
     assert anon_api.get("/api/docs/").status_code == 200
+
+
+# --- what the API does not do for browsers, and what it answers in ------------------------
+
+
+def test_api_requests_carry_no_session_csrf_or_message_state(api, staff_user, client):
+    # Sessions, messages and CSRF are the admin's (ltplabs.middleware.browser_only): an API
+    # answer sets no cookie and does not vary on one, even for a caller that sends cookies.
+    api.cookies["sessionid"] = "not-a-session"
+    api.cookies["csrftoken"] = "x" * 32
+    response = new_client(api)
+    assert response.status_code == 201
+    assert not response.cookies and "Cookie" not in response.get("Vary", "")
+    assert response["X-Frame-Options"] == "DENY" and response["X-Request-ID"]  # the rest of the chain still runs
+    # The admin keeps all of it: its login page sets the CSRF cookie and a login needs the token.
+    page = client.get("/admin/login/")
+    assert page.status_code == 200 and "csrftoken" in page.cookies
+    from django.test import Client as BrowserClient
+
+    strict = BrowserClient(enforce_csrf_checks=True)
+    refused = strict.post("/admin/login/", {"username": "staff", "password": "staff-pass-123"})
+    assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    "accept,status",
+    [(None, 200), ("*/*", 200), ("application/json", 200), ("application/json; indent=2", 200), ("text/html", 406)],
+)
+def test_content_negotiation_answers_json_or_406(api, accept, status):
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    response = api.get("/api/clients?limit=1", **headers)
+    assert response.status_code == status
+    if status == 200:
+        assert response["Content-Type"].startswith("application/json")
+        assert response.json()["success"] is True
+        assert ("\n  " in response.content.decode()) == ("indent" in (accept or ""))
+    assert api.get("/api/clients?limit=1&format=json").status_code == 200
+    assert api.get("/api/clients?limit=1&format=xml").status_code == 404
+
+
+def test_an_access_token_is_refused_once_expired_although_it_was_accepted_before(api, staff_user):
+    # Verified tokens are remembered per process (clients.authentication); their expiry is not.
+    import time
+
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken.for_user(staff_user)
+    token.set_exp(lifetime=timedelta(seconds=1))
+    caller = APIClient()
+    caller.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert caller.get("/api/clients?limit=1").status_code == 200
+    assert caller.get("/api/clients?limit=1").status_code == 200  # the remembered one
+    time.sleep(max(0.0, token["exp"] - time.time()) + 0.05)
+    assert caller.get("/api/clients?limit=1").status_code == 401
+    # A token differing in its signature is another token: checked, and refused.
+    good = str(AccessToken.for_user(staff_user))
+    caller.credentials(HTTP_AUTHORIZATION=f"Bearer {good}")
+    assert caller.get("/api/clients?limit=1").status_code == 200
+    forged = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")
+    caller.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
+    assert caller.get("/api/clients?limit=1").status_code == 401
+
+
+def test_an_answer_is_freed_when_sent_not_when_the_cyclic_collector_runs(staff_user):
+    # DRF's Response and view refer to each other; clients.views.ReleaseAfterRender drops those
+    # links once the body is rendered, so a worker does not hold old pages (bench/README.md).
+    import gc
+    import io
+    import sys
+
+    from django.core.handlers.wsgi import WSGIHandler
+    from rest_framework.response import Response
+
+    make_client("freed@example.com")
+    application = WSGIHandler()
+
+    def get(path: str, query: str = "") -> bytes:
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "testserver",
+                   "SERVER_PORT": "80", "HTTP_HOST": "testserver", "wsgi.input": io.BytesIO(b""), "wsgi.url_scheme": "http",
+                   "wsgi.errors": sys.stderr, "HTTP_AUTHORIZATION": bearer(staff_user)}  # fmt: skip
+        result = application(environ, lambda status, headers, exc_info=None: None)
+        try:
+            return b"".join(result)
+        finally:
+            result.close()
+
+    def answers_alive() -> int:
+        return sum(issubclass(type(item), Response) for item in gc.get_objects())
+
+    # As Django's test client does: the test's transaction must outlive each request.
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    gc.collect()
+    gc.disable()
+    try:
+        before = answers_alive()
+        for path, query in (("/api/clients", "limit=1000"), ("/api/clients", "status=all"), ("/api/audit-log", ""), ("/api/demos", "")):
+            body = json.loads(get(path, query))
+            assert body["success"] is True, body
+        assert answers_alive() == before, (before, answers_alive())
+    finally:
+        gc.enable()
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)

@@ -41,6 +41,9 @@ def test_every_pragma_is_in_force_on_a_new_connection():
         assert current_pragmas(fresh.connection) == PRAGMAS
         # And the process-wide cap on SQLite's memory (SQLITE_SOFT_HEAP_LIMIT_MB).
         assert fresh.connection.execute("PRAGMA soft_heap_limit").fetchone()[0] == settings.SQLITE_SOFT_HEAP_LIMIT_MB * 1_000_000
+        # And how much WAL a commit lets grow before it checkpoints (SQLITE_WAL_AUTOCHECKPOINT).
+        assert fresh.connection.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == settings.SQLITE_WAL_AUTOCHECKPOINT
+        assert settings.SQLITE_WAL_AUTOCHECKPOINT != 1000  # not SQLite's default: the setting did it
     finally:
         fresh.close()
 

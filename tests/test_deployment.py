@@ -414,10 +414,16 @@ def test_access_log_skips_healthy_probes_and_can_be_turned_off(tmp_path):
     assert "quiet-1" not in result.stdout + result.stderr
     env["DJANGO_ACCESS_LOG"] = "1"
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert '"request_id": "quiet-1"' not in result.stdout  # a probe that answered 200
+    assert result.stdout.strip().endswith("200") and not access_lines(result.stdout)  # a probe that answered 200
     failing = script.replace("/health/live", "/no-such-page")
     result = subprocess.run([sys.executable, "-c", failing], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert '"request_id": "quiet-1"' in result.stdout and '"status": 404' in result.stdout
+    (line,) = access_lines(result.stdout)
+    assert line["request_id"] == "quiet-1" and line["status"] == 404 and line["path"] == "/no-such-page"
+
+
+def access_lines(stdout: str) -> list[dict]:
+    lines = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return [line for line in lines if line["logger"] == "ltplabs.access"]
 
 
 def listen_backlog(port: int) -> int:
@@ -474,3 +480,21 @@ def test_gunicorn_settings_come_from_the_environment():
     env = {**os.environ, "PORT": "4123", "WEB_CONCURRENCY": "3", "GUNICORN_THREADS": "8", "GUNICORN_TIMEOUT": "45"}
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
     assert json.loads(result.stdout) == ["0.0.0.0:4123", 3, 8, 45]
+
+
+def test_json_log_lines_survive_text_orjson_refuses():
+    # orjson writes the lines; a lone surrogate (a broken path, a library's message) or an
+    # integer past 64 bits falls back to the json module: still one JSON object on one line.
+    import logging
+
+    from ltplabs.logging import JSONFormatter
+
+    formatter = JSONFormatter()
+    for message, extra in (("plain é", {"status": 201}), ("broken \udc80 path", {"path": "/x\ud800"}), ("big", {"status": 2**70})):
+        record = logging.LogRecord("ltplabs.access", logging.INFO, __file__, 1, message, (), None)
+        record.__dict__.update(extra)
+        line = formatter.format(record)
+        assert "\n" not in line
+        entry = json.loads(line)
+        assert entry["message"] == message and entry["logger"] == "ltplabs.access"
+        assert {key: entry[key] for key in extra} == extra

@@ -45,6 +45,11 @@ def test_sqlite_soft_heap_limit_comes_from_the_environment():
     assert refused.returncode != 0 and "SQLITE_SOFT_HEAP_LIMIT_MB must be a whole number" in refused.stderr
 
 
+def test_sqlite_wal_autocheckpoint_comes_from_the_environment():
+    assert "PRAGMA wal_autocheckpoint = 4000" in database()["OPTIONS"]["init_command"]
+    assert "PRAGMA wal_autocheckpoint = 1000" in database(SQLITE_WAL_AUTOCHECKPOINT="1000")["OPTIONS"]["init_command"]
+
+
 def test_relative_sqlite_url_and_database_path():
     assert database(DATABASE_URL="sqlite:///data/x.db")["NAME"] == str(ROOT / "data" / "x.db")
     assert database(DATABASE_PATH="/var/lib/ltplabs.db")["NAME"] == "/var/lib/ltplabs.db"
