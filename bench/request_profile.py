@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
+import json
 import os
 import secrets
 import shutil
@@ -76,10 +77,9 @@ def main() -> None:
         path, _, query = target.partition("?")
         body = b""
         if method == "POST":
-            body = (
-                '{"name": "Bench Client", "email": "profile-%s-%d@example.com", "password_hash": "%s", "company": "Bench", "access_days": 30}'
-                % (tag, next(emails), HASH)
-            ).encode()
+            fields = {"name": "Bench Client", "email": f"profile-{tag}-{next(emails)}@example.com", "password_hash": HASH,
+                      "company": "Bench", "access_days": 30}  # fmt: skip
+            body = json.dumps(fields).encode()
         environ = {
             "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
             "SERVER_PORT": "3000", "HTTP_HOST": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
@@ -119,7 +119,7 @@ def main() -> None:
         for route in args.routes:
             print(f"\n--- {route}: cProfile of {args.n} requests (cumulative) ---")
             profile = cProfile.Profile()
-            profile.runcall(lambda: [call(route) for _ in range(args.n)])
+            profile.runcall(lambda route=route: [call(route) for _ in range(args.n)])
             pstats.Stats(profile).sort_stats("cumulative").print_stats(30)
     shutil.rmtree(workdir, ignore_errors=True)
 
