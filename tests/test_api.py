@@ -491,11 +491,13 @@ def test_api_requests_carry_no_session_csrf_or_message_state(api, staff_user, cl
     api.cookies["csrftoken"] = "x" * 32
     response = new_client(api)
     assert response.status_code == 201
+    assert not hasattr(response.wsgi_request, "session") and not hasattr(response.wsgi_request, "_messages")
     assert not response.cookies and "Cookie" not in response.get("Vary", "")
     assert response["X-Frame-Options"] == "DENY" and response["X-Request-ID"]  # the rest of the chain still runs
     # The admin keeps all of it: its login page sets the CSRF cookie and a login needs the token.
     page = client.get("/admin/login/")
     assert page.status_code == 200 and "csrftoken" in page.cookies
+    assert hasattr(page.wsgi_request, "session") and hasattr(page.wsgi_request, "_messages")
     from django.test import Client as BrowserClient
 
     strict = BrowserClient(enforce_csrf_checks=True)
