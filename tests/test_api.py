@@ -528,7 +528,9 @@ def test_an_access_token_is_refused_once_expired_although_it_was_accepted_before
     from rest_framework_simplejwt.tokens import AccessToken
 
     token = AccessToken.for_user(staff_user)
-    token.set_exp(lifetime=timedelta(seconds=1))
+    # exp is whole seconds (it can fall up to 1 s before now + lifetime): 3 s leaves the two
+    # requests below at least 2 s, on a slow database too.
+    token.set_exp(lifetime=timedelta(seconds=3))
     caller = APIClient()
     caller.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
     assert caller.get("/api/clients?limit=1").status_code == 200
