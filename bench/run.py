@@ -3,7 +3,8 @@ same file, W1-W5 with wrk through bench.sh, one table of req/s, p50, p99 and rat
 bench/results/<date>.txt with the versions.
 
 Environment: BENCH_SIZES (default "10000 100000 1000000"), BENCH_CONNS ("16 64"), DURATION (10),
-WARMUP (2), BENCH_WORKLOADS (e.g. "W2 W4"; default all), BENCH_PEER (path of the peer's source,
+WARMUP (2), BENCH_ROUNDS (3: runs of each side per row, in alternating order; the table shows each
+side's median), BENCH_WORKLOADS (e.g. "W2 W4"; default all), BENCH_PEER (path of the peer's source,
 default ../shared/peers/express; the peer is skipped when it is not there), WEB_CONCURRENCY /
 GUNICORN_THREADS / GUNICORN_WORKER_CLASS (passed to gunicorn.conf.py, to compare worker models).
 """
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import json
+import math
 import os
 import platform
 import re
@@ -20,6 +23,7 @@ import secrets
 import shutil
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,11 +35,23 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 DATA = BENCH / "data"
 PYTHON = ROOT / ".venv" / "bin" / "python"
-GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
+# The gateway runs on the interpreter the image runs: the Dockerfile installs Debian bookworm's
+# python3 (3.11, built by Debian with profile-guided and link-time optimisation). The project's
+# .venv may come from another build (pyenv's, here, has neither, and ran a create ~18 % slower,
+# bench/README.md), so the bench makes bench/.venv-deployed from that interpreter and
+# requirements.txt, as the image does. BENCH_GATEWAY_PYTHON names another interpreter; "venv"
+# runs the gateway from .venv.
+DEPLOYED_PYTHON = os.environ.get("BENCH_GATEWAY_PYTHON", "/usr/bin/python3")
+DEPLOYED_VENV = BENCH / ".venv-deployed"
+GATEWAY_BIN = PYTHON.parent  # main() sets it
 PEER_SOURCE = Path(os.environ.get("BENCH_PEER", ROOT.parent / "shared" / "peers" / "express"))
 PEER_BUILD = BENCH / "peer"  # node_modules/ there is gitignored
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "10000 100000 1000000").split()]
 CONNS = [int(n) for n in os.environ.get("BENCH_CONNS", "16 64").split()]
+# The machine is shared: one 10-second run of the same server can differ from the next by 10-20 %.
+# Each row runs both sides ROUNDS times, alternating which goes first (gateway-peer, peer-gateway,
+# ...), so that a slow spell of the machine falls on both, and reports each side's median.
+ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
 WORKLOADS = set(os.environ.get("BENCH_WORKLOADS", "W1 W2 W2d W3 W4 W5").split())
 W3_CLIENTS = 1000
 WRITE_CLIENTS = 10000
@@ -93,6 +109,28 @@ def gateway_env(db_path: Path, port: int = 0) -> dict[str, str]:
         PORT=str(port),
     )
     return env
+
+
+def gateway_bin() -> Path:
+    """The bin/ folder of the venv the gateway runs from (see DEPLOYED_PYTHON)."""
+    if DEPLOYED_PYTHON == "venv" or not Path(DEPLOYED_PYTHON).exists():
+        if DEPLOYED_PYTHON != "venv":
+            log(f"{DEPLOYED_PYTHON} not found: the gateway runs on .venv's interpreter, not the image's")
+        return PYTHON.parent
+    requirements = (ROOT / "requirements.txt").read_bytes()
+    version = subprocess.run([DEPLOYED_PYTHON, "-c", "import sys; print(sys.version)"], capture_output=True, text=True).stdout
+    stamp = hashlib.sha256(requirements + version.encode() + DEPLOYED_PYTHON.encode()).hexdigest()
+    marker = DEPLOYED_VENV / "bench-stamp"
+    if not marker.exists() or marker.read_text() != stamp:
+        log(f"making bench/.venv-deployed from {DEPLOYED_PYTHON} and requirements.txt ...")
+        shutil.rmtree(DEPLOYED_VENV, ignore_errors=True)
+        subprocess.run([DEPLOYED_PYTHON, "-m", "venv", str(DEPLOYED_VENV)], check=True)
+        subprocess.run(
+            [str(DEPLOYED_VENV / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "-r", str(ROOT / "requirements.txt")],
+            check=True,
+        )
+        marker.write_text(stamp)
+    return DEPLOYED_VENV / "bin"
 
 
 def manage(db_path: Path, *args: str) -> None:
@@ -155,6 +193,22 @@ def write_check(path: Path) -> dict:
     return {"written": written, "distinct": distinct, "audited": audited, "integrity": integrity}
 
 
+def check_writes(path: Path, result: dict, workload: str, kind: str, conns: int, round_: int) -> str:
+    """The line of the write check of one run on its copy; ends with OK or FAILED."""
+    check = write_check(path)
+    created = int(result.get("s201", 0)) + int(result.get("warmup_s201") or 0)
+    unanswered = check["written"] - created
+    # wrk stops with requests in flight: the server may commit up to one per connection per run
+    # (warm-up and measured) whose answer wrk never counts. Fewer rows than 201s would be lost
+    # writes; more than that slack, or a duplicate, would be a bug.
+    ok = 0 <= unanswered <= 2 * conns and check["distinct"] == check["written"] == check["audited"] and check["integrity"] == "ok"
+    return (
+        f"{workload} {kind:7} {conns:>2} conns, round {round_ + 1}: 201 answers {created}, rows written {check['written']} "
+        f"(in flight at wrk's stop: {unanswered}), distinct e-mails {check['distinct']}, audit rows {check['audited']}, "
+        f"integrity_check {check['integrity']}: {'OK' if ok else 'FAILED'}"
+    )
+
+
 def deep_cursor(path: Path) -> str:
     """The gateway's cursor for the page that starts at row DEEP_OFFSET of v_active_clients."""
     with sqlite3.connect(path) as db:
@@ -188,6 +242,32 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server's processes (the process and its children)."""
+        pids = [self.process.pid] + [
+            int(pid) for pid in subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
+        ]
+        ticks = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def settle(self, timeout: float = 60) -> None:
+        """Wait until the server has finished the work a run left it (a server still answering
+        requests that wrk gave up on would slow the next run, of either side)."""
+        deadline = time.monotonic() + timeout
+        used = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = self.cpu_seconds()
+            if now - used < 0.05:  # under a tenth of a core in the last half second
+                return
+            used = now
+
     def __enter__(self):
         return self.start()
 
@@ -200,7 +280,7 @@ class Gateway(Server):
 
     def start(self) -> Gateway:
         env = gateway_env(self.db_path, self.port)
-        command = [str(GUNICORN), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "ltplabs.wsgi"]
+        command = [str(GATEWAY_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "ltplabs.wsgi"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
         wait_for(f"{self.url}/health/live", self.process, self.log_path)
         body = json.dumps({"username": STAFF_USER, "password": STAFF_PASSWORD}).encode()
@@ -267,6 +347,28 @@ def wrk(server: Server, workload: str, conns: int, path: str | None = None) -> d
     return result
 
 
+MEDIAN_KEYS = ("rps", "p50_ms", "p99_ms", "max_ms", "duration_s")
+
+
+def combine(runs: list[dict]) -> dict:
+    """One side's rounds of a row: the median of req/s and of each latency (a round that answered
+    nothing has no latency: it counts as infinitely slow), the sum of the counts, and each round's
+    req/s in run order."""
+    combined: dict = {}
+    for key in runs[0]:
+        values = [run.get(key) for run in runs]
+        if key in ("p50_ms", "p99_ms", "max_ms"):
+            combined[key] = statistics.median(v if run["requests"] else float("inf") for v, run in zip(values, runs, strict=True))
+        elif key in MEDIAN_KEYS:
+            combined[key] = statistics.median(values)
+        elif all(isinstance(v, int) for v in values):
+            combined[key] = sum(values)
+        else:
+            combined[key] = values[0]
+    combined["rounds"] = [run["rps"] for run in runs]
+    return combined
+
+
 def rss_note(rss: list[float]) -> str:
     return "/".join(f"{mb:.0f}" for mb in rss)
 
@@ -275,17 +377,24 @@ def rss_note(rss: list[float]) -> str:
 
 
 def main() -> int:
+    global GATEWAY_BIN
     started = datetime.datetime.now(datetime.UTC)
+    GATEWAY_BIN = gateway_bin()
     has_peer = build_peer()
     rows: list[dict] = []
     worker_rss: list[float] = []
     write_checks: list[str] = []
 
     def measure(workload: str, clients: int, gateway: Gateway, peer: Peer | None, conns: int, paths=(None, None)):
-        log(f"  {workload} {clients} clients, {conns} connections")
-        row = {"workload": workload, "clients": clients, "conns": conns, "gateway": wrk(gateway, workload, conns, paths[0])}
-        if peer:
-            row["peer"] = wrk(peer, workload, conns, paths[1])
+        log(f"  {workload} {clients} clients, {conns} connections, {ROUNDS} rounds")
+        runs: dict[str, list[dict]] = {"gateway": [], "peer": []}
+        sides = [("gateway", gateway, paths[0])] + ([("peer", peer, paths[1])] if peer else [])
+        for round_ in range(ROUNDS):
+            for kind, server, path in sides if round_ % 2 == 0 else sides[::-1]:
+                runs[kind].append(wrk(server, workload, conns, path))
+                server.settle()
+        row = {"workload": workload, "clients": clients, "conns": conns}
+        row.update({kind: combine(results) for kind, results in runs.items() if results})
         rows.append(row)
         return row
 
@@ -324,34 +433,22 @@ def main() -> int:
             continue
         source = database(WRITE_CLIENTS)
         for conns in CONNS:
-            log(f"  {workload} {WRITE_CLIENTS} clients, {conns} connections (fresh copies)")
+            log(f"  {workload} {WRITE_CLIENTS} clients, {conns} connections (fresh copies), {ROUNDS} rounds")
             row = {"workload": workload, "clients": WRITE_CLIENTS, "conns": conns}
-            for kind in ("gateway", "peer") if has_peer else ("gateway",):
-                path = fresh_copy(source, f"{kind}-{workload}-{conns}.db")
-                server_class = Gateway if kind == "gateway" else Peer
-                with server_class(path) as server:
-                    row[kind] = wrk(server, workload, conns)
-                    if kind == "gateway":
-                        worker_rss.extend(server.worker_rss_mb())
-                time.sleep(0.5)
-                check = write_check(path)
-                result = row[kind]
-                created = int(result.get("s201", 0)) + int(result.get("warmup_s201") or 0)
-                unanswered = check["written"] - created
-                # wrk stops with requests in flight: the server may commit up to one per connection
-                # per run (warm-up and measured) whose answer wrk never counts. Fewer rows than 201s
-                # would be lost writes; more than that slack, or a duplicate, would be a bug.
-                ok = (
-                    0 <= unanswered <= 2 * conns
-                    and check["distinct"] == check["written"] == check["audited"]
-                    and check["integrity"] == "ok"
-                )
-                result["write_ok"] = ok
-                write_checks.append(
-                    f"{workload} {kind:7} {conns:>2} conns: 201 answers {created}, rows written {check['written']} "
-                    f"(in flight at wrk's stop: {unanswered}), distinct e-mails {check['distinct']}, audit rows {check['audited']}, "
-                    f"integrity_check {check['integrity']}: {'OK' if ok else 'FAILED'}"
-                )
+            runs: dict[str, list[dict]] = {"gateway": [], "peer": []}
+            kinds = ["gateway", "peer"] if has_peer else ["gateway"]
+            for round_ in range(ROUNDS):
+                for kind in kinds if round_ % 2 == 0 else kinds[::-1]:
+                    path = fresh_copy(source, f"{kind}-{workload}-{conns}.db")
+                    server_class = Gateway if kind == "gateway" else Peer
+                    with server_class(path) as server:
+                        result = wrk(server, workload, conns)
+                        if kind == "gateway":
+                            worker_rss.extend(server.worker_rss_mb())
+                    runs[kind].append(result)
+                    time.sleep(0.5)
+                    write_checks.append(check_writes(path, result, workload, kind, conns, round_))
+            row.update({kind: combine(results) for kind, results in runs.items() if results})
             rows.append(row)
 
     report = render(rows, worker_rss, write_checks, has_peer, started)
@@ -378,14 +475,16 @@ def versions(has_peer: bool) -> list[str]:
         "import django, rest_framework, gunicorn, sqlite3, sys; "
         "print(sys.version.split()[0], django.__version__, rest_framework.__version__, gunicorn.__version__, sqlite3.sqlite_version)"
     )
-    py, dj, drf, gu, sq = run(str(PYTHON), "-c", probe).split()
+    python = str(GATEWAY_BIN / "python")
+    py, dj, drf, gu, sq = run(python, "-c", probe).split()
+    base = run(python, "-c", "import sys, os; print(os.path.realpath(sys._base_executable))")
     conf = "import runpy; c = runpy.run_path('gunicorn.conf.py'); print(c['workers'], c.get('threads', 1), c.get('worker_class', 'sync'))"
-    workers, threads, worker_class = run(str(PYTHON), "-c", conf).split()
+    workers, threads, worker_class = run(python, "-c", conf).split()
     commit = run("git", "rev-parse", "--short", "HEAD")
     dirty = " (+ uncommitted changes)" if run("git", "status", "--porcelain", "--untracked-files=no") != "?" else ""
     lines = [
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}; {run('wrk', '-v')[:21]}",
-        f"gateway: commit {commit}{dirty}; Python {py}, Django {dj}, DRF {drf}, gunicorn {gu} "
+        f"gateway: commit {commit}{dirty}; Python {py} ({base}), Django {dj}, DRF {drf}, gunicorn {gu} "
         f"({workers} workers x {threads} threads, {worker_class}), SQLite {sq}",
     ]
     if has_peer:
@@ -406,9 +505,12 @@ TARGETS = {"W1": 0.6, "W2": 5.0, "W3": 1.5, "W4": 1.0, "W5": 3.0}
 
 
 def numbers(result: dict, width: int = 9) -> str:
+    def ms(value: float) -> str:
+        return f"{value:>7.1f}" if math.isfinite(value) else f"{'-':>7}"
+
     if not result["requests"]:
         return f"{0:>{width}} {'-':>7} {'-':>7}"
-    return f"{result['rps']:>{width}.0f} {result['p50_ms']:>7.1f} {result['p99_ms']:>7.1f}"
+    return f"{result['rps']:>{width}.0f} {ms(result['p50_ms'])} {ms(result['p99_ms'])}"
 
 
 def render(rows, worker_rss, write_checks, has_peer, started) -> str:
@@ -433,6 +535,13 @@ def render(rows, worker_rss, write_checks, has_peer, started) -> str:
             if row["conns"] == max(CONNS) and not p99_ok:
                 verdicts.append(f"NOT MET  p99 at {row['conns']} connections no worse than the peer's: {title}, {row['clients']:,} clients")
         lines.append(line)
+    lines += ["", f"Each side ran {ROUNDS} time(s) per row, in alternating order; the table shows each side's median.",
+              "req/s of each run, in run order (gateway | peer):"]  # fmt: skip
+    for row in rows:
+        rounds = " / ".join(f"{rps:.0f}" for rps in row["gateway"]["rounds"])
+        if row.get("peer"):
+            rounds += " | " + " / ".join(f"{rps:.0f}" for rps in row["peer"]["rounds"])
+        lines.append(f"  {row['workload']:3} {row['clients']:>9,} {row['conns']:>3} conns: {rounds}")
     lines += ["", "W3: the gateway answers GET /api/clients?limit=1000 (its list is paged, 1000 at most; one page holds every",
               "active client of the 1,000-client file), the peer its unpaged GET /api/clients. W2d: the gateway follows a cursor",
               f"to row {DEEP_OFFSET:,}, the peer answers ?limit=100&offset={DEEP_OFFSET}."]  # fmt: skip
