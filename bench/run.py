@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
 import json
 import math
@@ -43,7 +44,6 @@ PYTHON = ROOT / ".venv" / "bin" / "python"
 # runs the gateway from .venv.
 DEPLOYED_PYTHON = os.environ.get("BENCH_GATEWAY_PYTHON", "/usr/bin/python3")
 DEPLOYED_VENV = BENCH / ".venv-deployed"
-GATEWAY_BIN = PYTHON.parent  # main() sets it
 PEER_SOURCE = Path(os.environ.get("BENCH_PEER", ROOT.parent / "shared" / "peers" / "express"))
 PEER_BUILD = BENCH / "peer"  # node_modules/ there is gitignored
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZES", "10000 100000 1000000").split()]
@@ -111,6 +111,7 @@ def gateway_env(db_path: Path, port: int = 0) -> dict[str, str]:
     return env
 
 
+@functools.cache
 def gateway_bin() -> Path:
     """The bin/ folder of the venv the gateway runs from (see DEPLOYED_PYTHON)."""
     if DEPLOYED_PYTHON == "venv" or not Path(DEPLOYED_PYTHON).exists():
@@ -280,7 +281,7 @@ class Gateway(Server):
 
     def start(self) -> Gateway:
         env = gateway_env(self.db_path, self.port)
-        command = [str(GATEWAY_BIN / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "ltplabs.wsgi"]
+        command = [str(gateway_bin() / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "ltplabs.wsgi"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
         wait_for(f"{self.url}/health/live", self.process, self.log_path)
         body = json.dumps({"username": STAFF_USER, "password": STAFF_PASSWORD}).encode()
@@ -347,7 +348,7 @@ def wrk(server: Server, workload: str, conns: int, path: str | None = None) -> d
     return result
 
 
-MEDIAN_KEYS = ("rps", "p50_ms", "p99_ms", "max_ms", "duration_s")
+LATENCY_KEYS = ("p50_ms", "p99_ms", "max_ms")
 
 
 def combine(runs: list[dict]) -> dict:
@@ -357,9 +358,9 @@ def combine(runs: list[dict]) -> dict:
     combined: dict = {}
     for key in runs[0]:
         values = [run.get(key) for run in runs]
-        if key in ("p50_ms", "p99_ms", "max_ms"):
+        if key in LATENCY_KEYS:
             combined[key] = statistics.median(v if run["requests"] else float("inf") for v, run in zip(values, runs, strict=True))
-        elif key in MEDIAN_KEYS:
+        elif key in ("rps", "duration_s"):
             combined[key] = statistics.median(values)
         elif all(isinstance(v, int) for v in values):
             combined[key] = sum(values)
@@ -377,9 +378,8 @@ def rss_note(rss: list[float]) -> str:
 
 
 def main() -> int:
-    global GATEWAY_BIN
     started = datetime.datetime.now(datetime.UTC)
-    GATEWAY_BIN = gateway_bin()
+    gateway_bin()  # made first, if it must be
     has_peer = build_peer()
     rows: list[dict] = []
     worker_rss: list[float] = []
@@ -475,7 +475,7 @@ def versions(has_peer: bool) -> list[str]:
         "import django, rest_framework, gunicorn, sqlite3, sys; "
         "print(sys.version.split()[0], django.__version__, rest_framework.__version__, gunicorn.__version__, sqlite3.sqlite_version)"
     )
-    python = str(GATEWAY_BIN / "python")
+    python = str(gateway_bin() / "python")
     py, dj, drf, gu, sq = run(python, "-c", probe).split()
     base = run(python, "-c", "import sys, os; print(os.path.realpath(sys._base_executable))")
     conf = "import runpy; c = runpy.run_path('gunicorn.conf.py'); print(c['workers'], c.get('threads', 1), c.get('worker_class', 'sync'))"
