@@ -243,13 +243,15 @@ class Server:
                 self.process.kill()
                 self.process.wait()
 
+    def children(self) -> list[int]:
+        """The server process's children (gunicorn's workers)."""
+        out = subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in out.split()]
+
     def cpu_seconds(self) -> float:
         """CPU time used so far by the server's processes (the process and its children)."""
-        pids = [self.process.pid] + [
-            int(pid) for pid in subprocess.run(["pgrep", "-P", str(self.process.pid)], capture_output=True, text=True).stdout.split()
-        ]
         ticks = 0
-        for pid in pids:
+        for pid in [self.process.pid, *self.children()]:
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except (FileNotFoundError, ProcessLookupError):
@@ -292,7 +294,8 @@ class Gateway(Server):
 
     def worker_rss_mb(self) -> list[float]:
         """Resident memory of each worker (the master's children), in MB."""
-        out = subprocess.run(["ps", "--ppid", str(self.process.pid), "-o", "rss="], capture_output=True, text=True).stdout
+        pids = ",".join(str(pid) for pid in self.children())
+        out = subprocess.run(["ps", "-o", "rss=", "-p", pids], capture_output=True, text=True).stdout if pids else ""
         return [int(kb) / 1024 for kb in out.split()]
 
 
@@ -396,7 +399,6 @@ def main() -> int:
         row = {"workload": workload, "clients": clients, "conns": conns}
         row.update({kind: combine(results) for kind, results in runs.items() if results})
         rows.append(row)
-        return row
 
     def read_runs(clients: int, jobs):
         path = database(clients)
