@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
-from ltplabs.postgres import reset_sequences
+from ltplabs.schema.postgres import reset_sequences
 
 SAMPLE_PASSWORD = "ltplabs-demo"
 PASSWORD_HASH = "$2b$10$.F1S/9sN1v/GCvIeXCBqi.nsCy/bbhJtTjTAsZdVdPighTlkhYFzK"  # 'ltplabs-demo'

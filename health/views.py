@@ -9,8 +9,8 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from ltplabs.db import LEGACY_TABLES, schema_problems
-from ltplabs.middleware import _VALID_ID
+from ltplabs.http.middleware import _VALID_ID
+from ltplabs.schema.sqlite import LEGACY_TABLES, schema_problems
 
 logger = logging.getLogger(__name__)
 

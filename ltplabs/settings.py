@@ -78,18 +78,18 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "ltplabs.middleware.RequestIDMiddleware",
+    "ltplabs.http.middleware.RequestIDMiddleware",
     # Right after the request id, so the access line times the whole chain and sees every answer.
     "ltplabs.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The admin's sessions, user and messages; skipped for /api/, whose requests carry a bearer
     # token and no cookie (ltplabs.middleware.browser_only). CSRF stays Django's own, for all.
-    "ltplabs.middleware.SessionMiddleware",
+    "ltplabs.http.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "ltplabs.middleware.AuthenticationMiddleware",
-    "ltplabs.middleware.MessageMiddleware",
+    "ltplabs.http.middleware.AuthenticationMiddleware",
+    "ltplabs.http.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out admin login into its 429 page.
     "axes.middleware.AxesMiddleware",
@@ -257,11 +257,11 @@ API_MAX_PAGE_SIZE = 1000
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["clients.authentication.StaffJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["clients.permissions.StaffModelPermissions"],
-    "DEFAULT_PARSER_CLASSES": ["ltplabs.parsers.LimitedJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["ltplabs.renderers.ORJSONRenderer"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "ltplabs.negotiation.ContentNegotiation",
+    "DEFAULT_PARSER_CLASSES": ["ltplabs.api.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["ltplabs.api.renderers.ORJSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "ltplabs.api.negotiation.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "ltplabs.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "ltplabs.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "DATETIME_FORMAT": "%Y-%m-%d %H:%M:%S",
     "DEFAULT_THROTTLE_RATES": {

@@ -11,7 +11,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-handler400 = "ltplabs.errors.handler400"
-handler403 = "ltplabs.errors.handler403"
-handler404 = "ltplabs.errors.handler404"
-handler500 = "ltplabs.errors.handler500"
+handler400 = "ltplabs.api.errors.handler400"
+handler403 = "ltplabs.api.errors.handler403"
+handler404 = "ltplabs.api.errors.handler404"
+handler500 = "ltplabs.api.errors.handler500"

@@ -14,8 +14,8 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from clients import services
 from clients.models import AuditLog, Client, now
-from ltplabs.db import LEGACY_TABLES
-from ltplabs.postgres import postgres_schema_problems
+from ltplabs.schema.postgres import postgres_schema_problems
+from ltplabs.schema.sqlite import LEGACY_TABLES
 from tests.fixtures import IS_POSTGRES, Gateway, gateway_env, make_database_file, manage
 from tests.postgres import scratch_database
 

@@ -15,8 +15,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from tqdm import tqdm
 
-from ltplabs.db import LEGACY_TABLES, sqlite_schema_problems
-from ltplabs.postgres import create_postgres_schema, has_legacy_schema, postgres_schema_problems, reset_sequences
+from ltplabs.schema.postgres import create_postgres_schema, has_legacy_schema, postgres_schema_problems, reset_sequences
+from ltplabs.schema.sqlite import LEGACY_TABLES, sqlite_schema_problems
 from ltplabs.settings import postgres_database
 
 TARGET = "migration_target"

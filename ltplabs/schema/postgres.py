@@ -13,7 +13,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import transaction
 
-from ltplabs.db import LEGACY_TABLES, LEGACY_VIEWS, SCHEMA_SQL, SCHEMA_USER_VERSION
+from ltplabs.schema.sqlite import LEGACY_TABLES, LEGACY_VIEWS, SCHEMA_SQL, SCHEMA_USER_VERSION
 
 POSTGRES_SCHEMA_SQL = Path(settings.BASE_DIR) / "database" / "schema.postgres.sql"
 

@@ -72,6 +72,6 @@ def schema_problems(connection) -> list[str]:
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             return sqlite_schema_problems(cursor.connection)
-        from ltplabs.postgres import postgres_schema_problems
+        from ltplabs.schema.postgres import postgres_schema_problems
 
         return postgres_schema_problems(cursor)
