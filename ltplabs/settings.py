@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "clients",
     "health",
+    "database",
     "axes",
 ]
 
@@ -255,8 +256,8 @@ CACHES = {
 # --- REST API --------------------------------------------------------------------------
 API_MAX_PAGE_SIZE = 1000
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["clients.authentication.StaffJWTAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["clients.permissions.StaffModelPermissions"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["clients.api.authentication.StaffJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["clients.api.permissions.StaffModelPermissions"],
     "DEFAULT_PARSER_CLASSES": ["ltplabs.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["ltplabs.api.renderers.ORJSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "ltplabs.api.negotiation.ContentNegotiation",
@@ -282,7 +283,7 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "LEEWAY": 0,
-    "USER_AUTHENTICATION_RULE": "clients.authentication.staff_may_sign_in",
+    "USER_AUTHENTICATION_RULE": "clients.api.authentication.staff_may_sign_in",
 }
 
 SPECTACULAR_SETTINGS = {

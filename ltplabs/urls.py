@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 # Django tries the patterns in order: the API's routes first, as they take the traffic.
 urlpatterns = [
-    path("api/", include("clients.urls")),
+    path("api/", include("clients.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("health.urls")),

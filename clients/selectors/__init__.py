@@ -15,8 +15,8 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .models import ActiveClient, AuditLog, Client, ClientDemoAccess, now
-from .services import days_remaining
+from clients.models import ActiveClient, AuditLog, Client, ClientDemoAccess, now
+from clients.services import days_remaining
 
 CLIENT_FIELDS = (
     "id", "name", "email", "company", "phone", "data_registo", "access_end_date", "is_active",

@@ -22,10 +22,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from . import services
-from .models import AuditLog, Client, ClientDemoAccess, ClientQuerySet, Demo, now
-from .selectors import DEMO_COUNT_SQL
-from .sites import WritableUnlessReadOnly
+from clients import services
+from clients.models import AuditLog, Client, ClientDemoAccess, ClientQuerySet, Demo, now
+from clients.selectors import DEMO_COUNT_SQL
+from clients.sites import WritableUnlessReadOnly
 
 STATUS_LABELS = {"active": "Active", "expired": "Expired", "inactive": "Inactive"}
 CSV_COLUMNS = ("id", "name", "email", "company", "phone", "status", "days_remaining", "demo_count", "data_registo", "access_end_date")

@@ -4,7 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
 class StaffJWTScheme(OpenApiAuthenticationExtension):
-    target_class = "clients.authentication.StaffJWTAuthentication"
+    target_class = "clients.api.authentication.StaffJWTAuthentication"
     name = "staffJWT"
 
     def get_security_definition(self, auto_schema):
@@ -12,7 +12,7 @@ class StaffJWTScheme(OpenApiAuthenticationExtension):
 
 
 class ClientJWTScheme(OpenApiAuthenticationExtension):
-    target_class = "clients.authentication.ClientJWTAuthentication"
+    target_class = "clients.api.authentication.ClientJWTAuthentication"
     name = "clientJWT"
 
     def get_security_definition(self, auto_schema):

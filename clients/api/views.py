@@ -12,11 +12,9 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 
-from . import selectors, services
-from .authentication import ClientJWTAuthentication
-from .models import AuditLog, Client, ClientDemoAccess, Demo, DemoUsage
-from .permissions import IsClient
-from .serializers import (
+from clients import selectors, services
+from clients.models import AuditLog, Client, ClientDemoAccess, Demo, DemoUsage
+from clients.serializers import (
     AccessOutput,
     AuditOutput,
     AuditQuery,
@@ -35,6 +33,9 @@ from .serializers import (
     PaginationOutput,
     TokenPairOutput,
 )
+
+from .authentication import ClientJWTAuthentication
+from .permissions import IsClient
 from .tokens import ClientAccessToken, ClientRefreshToken, tokens_for_client
 
 ERRORS = {code: OpenApiResponse(ErrorOutput, description=text) for code, text in {

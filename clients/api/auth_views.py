@@ -9,7 +9,7 @@ from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 
-from .serializers import ErrorOutput, TokenPairOutput
+from clients.serializers import ErrorOutput, TokenPairOutput
 
 
 class StaffLoginThrottle(SimpleRateThrottle):

@@ -10,7 +10,8 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 
-from .models import Client
+from clients.models import Client
+
 from .tokens import ClientAccessToken
 
 

@@ -1,0 +1,1 @@
+from . import clients  # noqa: F401  (registers the model admins)
