@@ -264,7 +264,6 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ltplabs.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DATETIME_FORMAT": "%Y-%m-%d %H:%M:%S",
     "DEFAULT_THROTTLE_RATES": {
         "staff_login": env("THROTTLE_STAFF_LOGIN", "10/min"),
         "client_login_email": env("THROTTLE_CLIENT_LOGIN_EMAIL", "5/min"),

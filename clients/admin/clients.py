@@ -22,12 +22,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from clients import services
-from clients.models import AuditLog, Client, ClientDemoAccess, ClientQuerySet, Demo, now
-from clients.selectors import DEMO_COUNT_SQL
+from clients import rules, services
+from clients.legacy_time import format_time, now
+from clients.models import AuditLog, Client, ClientDemoAccess, ClientQuerySet, Demo
+from clients.passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, validate_password
+from clients.selectors.client_rows import DEMO_COUNT_SQL
 from clients.sites import WritableUnlessReadOnly
 
-STATUS_LABELS = {"active": "Active", "expired": "Expired", "inactive": "Inactive"}
+STATUS_LABELS = {status: status.capitalize() for status in rules.STATUSES}
 CSV_COLUMNS = ("id", "name", "email", "company", "phone", "status", "days_remaining", "demo_count", "data_registo", "access_end_date")
 
 
@@ -94,18 +96,18 @@ class DemoFilter(admin.SimpleListFilter):
 
 
 class ClientAddForm(forms.ModelForm):
-    name = forms.CharField(max_length=services.NAME_MAX_CHARS)
-    email = forms.EmailField(max_length=254)
+    name = forms.CharField(max_length=rules.NAME_MAX_CHARS)
+    email = forms.EmailField(max_length=rules.EMAIL_MAX_CHARS)
     password = forms.CharField(
         widget=forms.PasswordInput(render_value=False),
         strip=False,
-        help_text=f"Stored as a bcrypt hash; {services.PASSWORD_MIN_BYTES} to {services.PASSWORD_MAX_BYTES} bytes.",
+        help_text=f"Stored as a bcrypt hash; {PASSWORD_MIN_BYTES} to {PASSWORD_MAX_BYTES} bytes.",
     )
-    company = forms.CharField(max_length=200, required=False, empty_value=None)
-    phone = forms.CharField(max_length=50, required=False, empty_value=None)
-    notes = forms.CharField(max_length=10000, required=False, empty_value=None, widget=forms.Textarea(attrs={"rows": 3}))
+    company = forms.CharField(max_length=rules.COMPANY_MAX_CHARS, required=False, empty_value=None)
+    phone = forms.CharField(max_length=rules.PHONE_MAX_CHARS, required=False, empty_value=None)
+    notes = forms.CharField(max_length=rules.NOTES_MAX_CHARS, required=False, empty_value=None, widget=forms.Textarea(attrs={"rows": 3}))
     access_days = forms.IntegerField(
-        min_value=1, max_value=services.ACCESS_DAYS_MAX, initial=30, help_text="Access ends this many days from now."
+        min_value=1, max_value=rules.ACCESS_DAYS_MAX, initial=rules.ACCESS_DAYS_DEFAULT, help_text="Access ends this many days from now."
     )
 
     class Meta:
@@ -116,7 +118,7 @@ class ClientAddForm(forms.ModelForm):
         password = self.cleaned_data.get("password")
         if password:
             try:
-                services.validate_password(password)
+                validate_password(password)
             except ValidationError as exc:
                 raise forms.ValidationError(exc.message_dict["password"]) from None
         return password
@@ -230,7 +232,7 @@ class ClientAdmin(admin.ModelAdmin):
 
     @admin.display(description="days left", ordering="access_end_date")
     def days_remaining_display(self, obj):
-        days = services.days_remaining(obj.access_end_date)
+        days = rules.days_remaining(obj.access_end_date, now())
         return "—" if days is None else days
 
     @admin.display(description="demos")
@@ -329,10 +331,9 @@ class ClientAdmin(admin.ModelAdmin):
             yield writer.writerow(CSV_COLUMNS)
             at = now()
             for client_id, name, email, company, phone, is_active, end, demo_count, registered in rows.iterator(chunk_size=2000):
-                status = "inactive" if not is_active else "expired" if end is not None and end <= at else "active"
                 yield writer.writerow(
-                    [client_id, *map(spreadsheet_safe, (name, email, company, phone)), status, services.days_remaining(end, at),
-                     demo_count, fmt(registered), fmt(end)]
+                    [client_id, *map(spreadsheet_safe, (name, email, company, phone)), rules.status(is_active, end, at),
+                     rules.days_remaining(end, at), demo_count, fmt(registered), fmt(end)]
                 )  # fmt: skip
 
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
@@ -347,7 +348,7 @@ class Echo:
 
 
 def fmt(value):
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
+    return format_time(value) or ""
 
 
 def spreadsheet_safe(value):

@@ -10,6 +10,7 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 
 from clients.serializers import ErrorOutput, TokenPairOutput
+from ltplabs.api.views import GatewayView
 
 
 class StaffLoginThrottle(SimpleRateThrottle):
@@ -54,22 +55,29 @@ class EnvelopeMixin:
 _responses = {200: TokenPairOutput, 400: ErrorOutput, 401: ErrorOutput, 429: ErrorOutput}
 
 
+# No read-only gate on these: signing in records nothing on a read-only gateway
+# (StaffTokenObtainSerializer), verifying reads only, and the blacklist row that a refresh or a
+# sign-out writes meets the read-only file, which the exception handler answers with a 503.
+
+
 @extend_schema(summary="Staff sign-in: an access and a refresh token", responses=_responses)
-class StaffTokenView(EnvelopeMixin, jwt_views.TokenObtainPairView):
+class StaffTokenView(EnvelopeMixin, GatewayView, jwt_views.TokenObtainPairView):
     serializer_class = StaffTokenObtainSerializer
     throttle_classes = [StaffLoginThrottle]
+    read_only_gate = False
 
 
 @extend_schema(summary="A new access token and a new refresh token; the old refresh token is blacklisted", responses=_responses)
-class StaffTokenRefreshView(EnvelopeMixin, jwt_views.TokenRefreshView):
+class StaffTokenRefreshView(EnvelopeMixin, GatewayView, jwt_views.TokenRefreshView):
     serializer_class = StaffTokenRefreshSerializer
+    read_only_gate = False
 
 
 @extend_schema(summary="Check a token", responses={200: None, 400: ErrorOutput, 401: ErrorOutput})
-class StaffTokenVerifyView(EnvelopeMixin, jwt_views.TokenVerifyView):
-    pass
+class StaffTokenVerifyView(EnvelopeMixin, GatewayView, jwt_views.TokenVerifyView):
+    read_only_gate = False
 
 
 @extend_schema(summary="Sign out: the refresh token is blacklisted", responses={200: None, 400: ErrorOutput, 401: ErrorOutput})
-class StaffLogoutView(EnvelopeMixin, jwt_views.TokenBlacklistView):
-    pass
+class StaffLogoutView(EnvelopeMixin, GatewayView, jwt_views.TokenBlacklistView):
+    read_only_gate = False

@@ -1,18 +1,15 @@
 """The gateway's REST API: thin viewsets over services (writes) and selectors (reads)."""
 
-from django.conf import settings
-from django.template.response import SimpleTemplateResponse
 from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status, viewsets
+from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
-from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 
-from clients import selectors, services
+from clients import rules, selectors, services
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, DemoUsage
 from clients.serializers import (
     AccessOutput,
@@ -32,7 +29,10 @@ from clients.serializers import (
     GrantInput,
     PaginationOutput,
     TokenPairOutput,
+    plain_page_query,
 )
+from ltplabs.api.views import APIView, ViewSet
+from ltplabs.exceptions import InvalidCredentials, NotFound
 
 from .authentication import ClientJWTAuthentication
 from .permissions import IsClient
@@ -63,57 +63,7 @@ def valid(serializer_class, data, **kwargs) -> dict:
     return serializer.validated_data
 
 
-def plain_page_query(params) -> dict | None:
-    """What ClientListQuery gives for a query of nothing but in-range ?limit=&offset= digits, the
-    common case, without building the serializer (DRF deep-copies its fields per request); None
-    for anything else, which then goes through ClientListQuery."""
-    query = {"limit": 100, "offset": 0, "status": "active"}
-    for name, values in params.lists():
-        if name not in ("limit", "offset") or len(values) != 1 or not (values[0].isascii() and values[0].isdecimal()):
-            return None
-        query[name] = int(values[0])
-    return query if 1 <= query["limit"] <= 1000 and query["offset"] <= 2_000_000_000 else None
-
-
-class ReadOnlyGateway(exceptions.APIException):
-    status_code = 503
-    default_detail = "The gateway is read-only: writes are disabled (DATABASE_READ_ONLY=1)."
-    default_code = "read_only"
-
-
-def refuse_writes_when_read_only(request) -> None:
-    if settings.DATABASE_READ_ONLY and request.method not in ("GET", "HEAD", "OPTIONS"):
-        raise ReadOnlyGateway()
-
-
-class ReleaseAfterRender:
-    """Frees each answer as soon as it is sent, not when the cyclic garbage collector next runs.
-
-    DRF makes every answer a reference cycle: response.renderer_context holds the response itself
-    and the view, and the view holds the response (view.response). CPython frees a cycle only when
-    its cyclic collector gets to it, which in a worker holding all of Django can be hundreds of
-    requests later, and each answer's body waits with it: with pages of 1000 clients (~0.5 MB of
-    JSON) workers grew from 70 MB to 110 MB and more (bench/README.md). Once the body is rendered,
-    nothing needs those links."""
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
-        if isinstance(response, SimpleTemplateResponse):
-            response.add_post_render_callback(self._release_response)
-        return response
-
-    def _release_response(self, response):
-        response.renderer_context = None
-        self.__dict__.pop("response", None)
-
-
-class GatewayViewSet(ReleaseAfterRender, viewsets.ViewSet):
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        refuse_writes_when_read_only(request)
-
-
-class ClientViewSet(GatewayViewSet):
+class ClientViewSet(ViewSet):
     queryset = Client.objects.all()
     lookup_value_regex = r"[0-9]+"
     action_permissions = {
@@ -144,7 +94,8 @@ class ClientViewSet(GatewayViewSet):
     def create(self, request):
         data = valid(ClientCreateInput, request.data)
         client = services.client_create(actor=services.Actor.staff(request.user, request), **data)
-        detail = selectors.created_client_detail(client)
+        # One access row per distinct demo ((client, demo) is unique), as the service wrote them.
+        detail = selectors.created_client_detail(client, demo_count=len(set(data["demos"])))
         return Response({"success": True, "clientId": client.id, "data": detail}, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -199,11 +150,11 @@ class ClientViewSet(GatewayViewSet):
     def _detail(pk) -> dict:
         row = selectors.client_detail(int(pk))
         if row is None:
-            raise services.NotFound("Client not found.")
+            raise NotFound("Client not found.")
         return row
 
 
-class DemoViewSet(GatewayViewSet):
+class DemoViewSet(ViewSet):
     queryset = Demo.objects.all()
     action_permissions = {"usage": ("view", Demo)}
 
@@ -221,7 +172,7 @@ class DemoViewSet(GatewayViewSet):
         return Response({"success": True, "data": DemoUsageOutput(rows, many=True).data})
 
 
-class AuditLogViewSet(GatewayViewSet):
+class AuditLogViewSet(ViewSet):
     queryset = AuditLog.objects.all()
 
     @extend_schema(
@@ -260,7 +211,8 @@ class ClientLoginAddressThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class ClientLoginView(ReleaseAfterRender, APIView):
+class ClientLoginView(APIView):
+    read_only_gate = False  # a read-only gateway signs clients in and records nothing (services.client_login)
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = [ClientLoginAddressThrottle, ClientLoginEmailThrottle]
@@ -282,7 +234,8 @@ class ClientLoginView(ReleaseAfterRender, APIView):
         return Response({"success": True, **tokens_for_client(client, selectors.client_open_demos(client))})
 
 
-class ClientRefreshView(ReleaseAfterRender, APIView):
+class ClientRefreshView(APIView):
+    read_only_gate = False  # reads only
     authentication_classes = []
     permission_classes = [AllowAny]
     throttle_classes = [ClientLoginAddressThrottle]
@@ -303,17 +256,17 @@ class ClientRefreshView(ReleaseAfterRender, APIView):
         try:
             refresh = ClientRefreshToken(raw)
         except TokenError:
-            raise services.InvalidCredentials() from None
+            raise InvalidCredentials() from None
         client = Client.objects.filter(pk=refresh.get("client_id")).first()
-        if client is None or client.status != "active":
-            raise services.InvalidCredentials()
+        if client is None or client.status != rules.ACTIVE:
+            raise InvalidCredentials()
         access = ClientAccessToken()
         access["client_id"] = client.id
         access["demos"] = selectors.client_open_demos(client)
         return Response({"success": True, "access": str(access)})
 
 
-class MeView(ReleaseAfterRender, APIView):
+class MeView(APIView):
     authentication_classes = [ClientJWTAuthentication]
     permission_classes = [IsClient]
 

@@ -8,8 +8,10 @@ import pytest
 from django.db import connection
 
 from clients import selectors
+from clients.legacy_time import format_time
 from clients.models import Client
 from clients.sample import load_sample
+from clients.selectors.active_page import active_page_query
 from tests.fixtures import IS_POSTGRES
 
 VIEW_ORDER = "ORDER BY created_at DESC, id DESC"
@@ -55,7 +57,7 @@ def plan_of(sql: str, params) -> str:
 @pytest.mark.parametrize("page", ["first", "offset", "cursor"])
 def test_list_query_walks_the_created_at_index_without_a_sort(sample_clients, page):
     after = selectors.decode_cursor(selectors.encode_cursor({"created_at": "2025-01-01 00:00:00", "id": 100}))
-    sql, params = selectors.active_page_query(limit=101, offset=250 if page == "offset" else 0, after=after if page == "cursor" else None)
+    sql, params = active_page_query(limit=101, offset=250 if page == "offset" else 0, after=after if page == "cursor" else None)
     plan = plan_of(sql, params)
     assert "USE TEMP B-TREE" not in plan, plan
     assert "idx_clients_created_at" in plan, plan
@@ -64,7 +66,7 @@ def test_list_query_walks_the_created_at_index_without_a_sort(sample_clients, pa
 @pytest.mark.sqlite_only
 @pytest.mark.skipif(IS_POSTGRES, reason="EXPLAIN QUERY PLAN is SQLite's")
 def test_the_view_itself_would_sort(sample_clients):
-    """Why the list does not select from v_active_clients with ORDER BY (see selectors.ACTIVE_PAGE_SQL)."""
+    """Why the list does not select from v_active_clients with ORDER BY (see clients/selectors/active_page.py)."""
     assert "USE TEMP B-TREE" in plan_of(f"SELECT * FROM v_active_clients {VIEW_ORDER} LIMIT 101", ())
 
 
@@ -110,6 +112,6 @@ def test_a_page_holds_the_views_columns(api, sample_clients):
     assert len(rows) == len(expected) == sample_clients
     for row, view_row in zip(rows, expected, strict=True):
         assert tuple(row[column] for column in columns) == view_row[: len(columns)]
-        assert row["created_at"] == (selectors.fmt_time(view_row[-2]) if IS_POSTGRES else view_row[-2])
+        assert row["created_at"] == (format_time(view_row[-2]) if IS_POSTGRES else view_row[-2])
         assert row["is_active"] is True and row["status"] == "active"
     assert any(row["access_end_date"] is None for row in rows) and any(row["demo_count"] for row in rows)

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 
-from clients import services
+from clients import rules, services
 from clients.models import AuditLog, Client, now
 from ltplabs.schema.postgres import postgres_schema_problems
 from ltplabs.schema.sqlite import LEGACY_TABLES
@@ -106,7 +106,7 @@ def test_active_clients_view_truncates_days_remaining_like_sqlite():
         cursor.execute("SELECT email, days_remaining, demo_count FROM v_active_clients WHERE id = ANY(%s)", [list(ids.values())])
         rows = {email: (days, demos) for email, days, demos in cursor.fetchall()}
     assert rows == {"p1@example.com": (1, 0), "p2@example.com": (0, 0), "p3@example.com": (None, 0)}
-    assert services.days_remaining(ends["p1@example.com"], at) == 1
+    assert rules.days_remaining(ends["p1@example.com"], at) == 1
 
 
 @pytest.mark.django_db

@@ -11,7 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from clients.services import ServiceError
+from ltplabs.exceptions import ServiceError
 
 logger = logging.getLogger(__name__)
 
