@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
-from ltplabs.schema.postgres import reset_sequences
+from ltplabs.schema import reset_sequences
 
 from .legacy_time import format_time, parse_time
 

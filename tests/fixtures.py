@@ -14,7 +14,7 @@ from django.db import connections
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
-from ltplabs.schema.sqlite import create_sqlite_database
+from ltplabs.schema import create_sqlite_database
 
 ROOT = Path(__file__).resolve().parent.parent
 IS_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")

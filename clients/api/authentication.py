@@ -24,7 +24,7 @@ def staff_may_sign_in(user) -> bool:
 # with its permissions loaded). Without it every API request costs three queries (the user, its
 # permissions, its groups' permissions) before it does its own. A staff user who is deactivated,
 # loses is_staff or a permission in another process is refused within that time; in this process
-# at once (the signals below empty the cache).
+# at once (the signals connect_staff_signals() connects empty the cache).
 STAFF_CACHE_SECONDS = 2.0
 _staff_cache: dict[object, tuple[float, object]] = {}
 
@@ -33,11 +33,14 @@ def forget_staff_users(**kwargs) -> None:
     _staff_cache.clear()
 
 
-post_save.connect(forget_staff_users, sender=get_user_model(), dispatch_uid="forget_staff_users_save")
-post_delete.connect(forget_staff_users, sender=get_user_model(), dispatch_uid="forget_staff_users_delete")
-m2m_changed.connect(forget_staff_users, sender=get_user_model().user_permissions.through, dispatch_uid="forget_staff_users_perms")
-m2m_changed.connect(forget_staff_users, sender=get_user_model().groups.through, dispatch_uid="forget_staff_users_groups")
-m2m_changed.connect(forget_staff_users, sender=Group.permissions.through, dispatch_uid="forget_staff_users_group_perms")
+def connect_staff_signals() -> None:
+    """Any change of a staff user, its permissions or its groups' empties the cache (ClientsConfig.ready)."""
+    user = get_user_model()
+    post_save.connect(forget_staff_users, sender=user, dispatch_uid="forget_staff_users_save")
+    post_delete.connect(forget_staff_users, sender=user, dispatch_uid="forget_staff_users_delete")
+    m2m_changed.connect(forget_staff_users, sender=user.user_permissions.through, dispatch_uid="forget_staff_users_perms")
+    m2m_changed.connect(forget_staff_users, sender=user.groups.through, dispatch_uid="forget_staff_users_groups")
+    m2m_changed.connect(forget_staff_users, sender=Group.permissions.through, dispatch_uid="forget_staff_users_group_perms")
 
 
 # Access tokens this process has verified: raw token -> (its exp, the validated token). A

@@ -14,7 +14,7 @@ from django.db import connection, connections, transaction
 
 from clients import services
 from clients.models import Client
-from ltplabs.schema.sqlite import SCHEMA_SQL, create_sqlite_database, sqlite_schema_problems
+from ltplabs.schema import SCHEMA_SQL, create_sqlite_database, sqlite_schema_problems
 from tests.fixtures import IS_POSTGRES, ROOT, gateway_env, make_database_file, manage
 
 pytestmark = pytest.mark.skipif(IS_POSTGRES, reason="SQLite connection behaviour")

@@ -14,8 +14,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from clients import rules, services
 from clients.models import AuditLog, Client, now
-from ltplabs.schema.postgres import postgres_schema_problems
-from ltplabs.schema.sqlite import LEGACY_TABLES
+from ltplabs.schema import LEGACY_TABLES, postgres_schema_problems
 from tests.fixtures import IS_POSTGRES, Gateway, gateway_env, make_database_file, manage
 from tests.postgres import scratch_database
 

@@ -29,7 +29,7 @@ def test_ready_is_200_on_the_schema_it_was_built_for(client):
 
 @pytest.mark.skipif(IS_POSTGRES, reason="SQLite file")
 def test_ready_is_503_naming_what_differs(client, tmp_path, settings, django_db_blocker):
-    from ltplabs.schema.sqlite import create_sqlite_database
+    from ltplabs.schema import create_sqlite_database
 
     path = tmp_path / "v4.db"
     create_sqlite_database(path)

@@ -8,15 +8,20 @@ from django.contrib.sessions import middleware as sessions
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
+def request_id(environ: dict) -> str:
+    """A request's id: the caller's X-Request-ID, when it sent a sane one, else a new one."""
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    return given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
+
+
 class RequestIDMiddleware:
-    """Every answer carries X-Request-ID: the caller's, when it sent a sane one, else a new one."""
+    """Every answer carries X-Request-ID (request_id)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        given = request.META.get("HTTP_X_REQUEST_ID", "")
-        request.request_id = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
+        request.request_id = request_id(request.META)
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response

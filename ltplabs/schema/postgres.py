@@ -6,30 +6,9 @@ columns in the same order, every index and trigger by name) and for the version 
 one-row table schema_version, SQLite's PRAGMA user_version.
 """
 
-import sqlite3
-from functools import cache
-from pathlib import Path
-
-from django.conf import settings
 from django.db import transaction
 
-from ltplabs.schema.sqlite import LEGACY_TABLES, LEGACY_VIEWS, SCHEMA_SQL, SCHEMA_USER_VERSION
-
-POSTGRES_SCHEMA_SQL = Path(settings.BASE_DIR) / "database" / "schema.postgres.sql"
-
-
-@cache
-def expected_objects() -> dict[str, object]:
-    """Column names of the legacy tables and views, and the index and trigger names, from schema.sql."""
-    db = sqlite3.connect(":memory:")
-    try:
-        db.executescript(SCHEMA_SQL.read_text(encoding="utf-8"))
-        columns = {name: [row[1] for row in db.execute(f"PRAGMA table_info({name})")] for name in LEGACY_TABLES + LEGACY_VIEWS}
-        indexes = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")]
-        triggers = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")]
-    finally:
-        db.close()
-    return {"columns": columns, "indexes": sorted(indexes), "triggers": sorted(triggers)}
+from .reference import LEGACY_VIEWS, POSTGRES_SCHEMA_SQL, SCHEMA_USER_VERSION, reference
 
 
 def has_legacy_schema(cursor) -> bool:
@@ -81,26 +60,26 @@ def postgres_schema_problems(cursor) -> list[str]:
         if versions != [SCHEMA_USER_VERSION]:
             found = versions[0] if len(versions) == 1 else versions or "missing"
             problems.append(f"schema_version is {found}, expected {SCHEMA_USER_VERSION}")
-    expected = expected_objects()
+    expected = reference()
     cursor.execute(
         "SELECT c.relname, c.relkind, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
         "WHERE c.relnamespace = to_regnamespace(current_schema()) AND c.relname = ANY(%s) AND c.relkind IN ('r', 'v', 'p') "
         "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY c.relname, a.attnum",
-        [list(expected["columns"])],
+        [list(expected.columns)],
     )
     actual: dict[str, tuple[str, list[str]]] = {}
     for relation, relkind, column in cursor.fetchall():
         actual.setdefault(relation, ("view" if relkind == "v" else "table", []))[1].append(column)
-    for name, columns in expected["columns"].items():
+    for name, columns in expected.columns.items():
         kind = "view" if name in LEGACY_VIEWS else "table"
         if name not in actual or actual[name][0] != kind:
             problems.append(f"{kind} {name} is missing")
         elif actual[name][1] != columns:
             problems.append(f"{kind} {name} differs from schema version {SCHEMA_USER_VERSION}: columns {', '.join(actual[name][1])}")
-    cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ANY(%s)", [expected["indexes"]])
+    cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() AND indexname = ANY(%s)", [expected.indexes])
     found_indexes = {row[0] for row in cursor.fetchall()}
-    problems += [f"index {name} is missing" for name in expected["indexes"] if name not in found_indexes]
-    cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname = ANY(%s)", [expected["triggers"]])
+    problems += [f"index {name} is missing" for name in expected.indexes if name not in found_indexes]
+    cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgname = ANY(%s)", [expected.triggers])
     found_triggers = {row[0] for row in cursor.fetchall()}
-    problems += [f"trigger {name} is missing" for name in expected["triggers"] if name not in found_triggers]
+    problems += [f"trigger {name} is missing" for name in expected.triggers if name not in found_triggers]
     return problems

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
 
-from ltplabs.schema.sqlite import SCHEMA_USER_VERSION, schema_problems
+from ltplabs.schema import SCHEMA_USER_VERSION, schema_problems
 
 EXPECTED_PRAGMAS = {"journal_mode": "wal", "synchronous": 1, "cache_size": -64000, "foreign_keys": 1, "busy_timeout": 5000}
 

@@ -7,7 +7,7 @@ from django.db import connection
 from tqdm import tqdm
 
 from clients.sample import load_sample
-from ltplabs.schema.sqlite import create_sqlite_database, schema_problems
+from ltplabs.schema import create_sqlite_database, schema_problems
 
 
 class Command(BaseCommand):
@@ -35,7 +35,7 @@ class Command(BaseCommand):
 
     def _create_legacy_schema(self) -> bool:
         if connection.vendor == "postgresql":
-            from ltplabs.schema.postgres import create_postgres_schema
+            from ltplabs.schema import create_postgres_schema
 
             created = create_postgres_schema(connection)
             self.stdout.write(

@@ -15,9 +15,15 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from tqdm import tqdm
 
-from ltplabs.schema.postgres import create_postgres_schema, has_legacy_schema, postgres_schema_problems, reset_sequences
-from ltplabs.schema.sqlite import LEGACY_TABLES, sqlite_schema_problems
-from ltplabs.settings import postgres_database
+from ltplabs.env import postgres_database
+from ltplabs.schema import (
+    LEGACY_TABLES,
+    create_postgres_schema,
+    has_legacy_schema,
+    postgres_schema_problems,
+    reset_sequences,
+    sqlite_schema_problems,
+)
 
 TARGET = "migration_target"
 # Rows that `migrate` itself writes into a new database: they never make a target "non-empty".
