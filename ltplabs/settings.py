@@ -40,7 +40,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ltplabs.http.middleware.RequestIDMiddleware",
     # Right after the request id, so the access line times the whole chain and sees every answer.
-    "ltplabs.logging.RequestLogMiddleware",
+    "ltplabs.http.access_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The admin's sessions, user and messages; skipped for /api/, whose requests carry a bearer
@@ -254,7 +254,7 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Logging: one stdout handler, one JSON object a line --------------------------------
-# DJANGO_ACCESS_LOG=0 drops the per-request access line (ltplabs.logging.RequestLogMiddleware).
+# DJANGO_ACCESS_LOG=0 drops the per-request access line (ltplabs.http.access_log.RequestLogMiddleware).
 ACCESS_LOG = env_bool("DJANGO_ACCESS_LOG", True)
 LOGGING = {
     "version": 1,

@@ -1,4 +1,4 @@
-"""The staff admin: clients with their demo access, demos with their usage, and the audit log.
+"""The staff admin's clients, with their demo access (demos.py and audit.py: the other pages).
 
 Every write goes through clients.services with a staff Actor (user, IP, user agent), so the
 admin leaves the same audit rows as the API. Lists stay cheap on 100,000 clients: no query
@@ -6,13 +6,10 @@ per row (demo_count is a subquery, status and days come from the row), no second
 """
 
 import csv
-import json
 from datetime import UTC, datetime
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
@@ -24,10 +21,11 @@ from django.utils.http import urlencode
 
 from clients import rules, services
 from clients.legacy_time import format_time, now
-from clients.models import AuditLog, Client, ClientDemoAccess, ClientQuerySet, Demo
-from clients.passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, validate_password
+from clients.models import Client, ClientDemoAccess, ClientQuerySet, Demo
 from clients.selectors.client_rows import DEMO_COUNT_SQL
 from clients.sites import WritableUnlessReadOnly
+
+from .forms import ClientAddForm, ClientChangeForm, DemoAccessForm
 
 STATUS_LABELS = {status: status.capitalize() for status in rules.STATUSES}
 CSV_COLUMNS = ("id", "name", "email", "company", "phone", "status", "days_remaining", "demo_count", "data_registo", "access_end_date")
@@ -93,62 +91,6 @@ class DemoFilter(admin.SimpleListFilter):
             # (client, demo) is unique, so the join adds no duplicate rows.
             return queryset.filter(demo_access__demo_id=int(self.value()))
         return queryset
-
-
-class ClientAddForm(forms.ModelForm):
-    name = forms.CharField(max_length=rules.NAME_MAX_CHARS)
-    email = forms.EmailField(max_length=rules.EMAIL_MAX_CHARS)
-    password = forms.CharField(
-        widget=forms.PasswordInput(render_value=False),
-        strip=False,
-        help_text=f"Stored as a bcrypt hash; {PASSWORD_MIN_BYTES} to {PASSWORD_MAX_BYTES} bytes.",
-    )
-    company = forms.CharField(max_length=rules.COMPANY_MAX_CHARS, required=False, empty_value=None)
-    phone = forms.CharField(max_length=rules.PHONE_MAX_CHARS, required=False, empty_value=None)
-    notes = forms.CharField(max_length=rules.NOTES_MAX_CHARS, required=False, empty_value=None, widget=forms.Textarea(attrs={"rows": 3}))
-    access_days = forms.IntegerField(
-        min_value=1, max_value=rules.ACCESS_DAYS_MAX, initial=rules.ACCESS_DAYS_DEFAULT, help_text="Access ends this many days from now."
-    )
-
-    class Meta:
-        model = Client
-        fields = ("name", "email", "company", "phone", "notes")
-
-    def clean_password(self):
-        password = self.cleaned_data.get("password")
-        if password:
-            try:
-                validate_password(password)
-            except ValidationError as exc:
-                raise forms.ValidationError(exc.message_dict["password"]) from None
-        return password
-
-
-class ClientChangeForm(ClientAddForm):
-    password = forms.CharField(
-        label="New password",
-        widget=forms.PasswordInput(render_value=False),
-        strip=False,
-        required=False,
-        help_text="Leave empty to keep the current password. Stored as a bcrypt hash; the current one is never shown.",
-    )
-    access_days = None
-
-    class Meta:
-        model = Client
-        fields = ("name", "company", "phone", "notes", "is_active", "access_end_date")
-
-
-class DemoAccessForm(forms.ModelForm):
-    class Meta:
-        model = ClientDemoAccess
-        fields = ("demo", "expires_at")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            # A row is one demo for good: revoke it and grant another instead.
-            self.fields["demo"].disabled = True
 
 
 class DemoAccessInline(WritableUnlessReadOnly, admin.TabularInline):
@@ -358,83 +300,3 @@ def spreadsheet_safe(value):
     if value[0] in "=@\t\r" or (value[0] in "+-" and not value[1:].replace(" ", "").isdigit()):
         return "'" + value
     return value
-
-
-# --- demos -----------------------------------------------------------------------------
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Pages to look at: no add, change or delete for anyone, superusers included."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(Demo)
-class DemoAdmin(ReadOnlyAdmin):
-    """Read-only: no demo use case exists among the services, and demo-service owns the catalogue."""
-
-    list_display = ("name", "slug", "is_active", "clients_with_access", "total_accesses", "last_accessed_at", "url")
-    list_select_related = ("usage",)
-    search_fields = ("name", "slug")
-    list_filter = ("is_active",)
-    fields = ("name", "slug", "description", "url", "is_active", "created_at", "clients_with_access", "total_accesses", "last_accessed_at")
-    readonly_fields = fields
-
-    @admin.display(description="clients with access")
-    def clients_with_access(self, demo):
-        clients = reverse("admin:clients_client_changelist") + "?" + urlencode({"demo": demo.id})
-        return format_html('<a href="{}">{}</a>', clients, demo.usage.clients_with_access)
-
-    @admin.display(description="total accesses")
-    def total_accesses(self, demo):
-        return demo.usage.total_accesses
-
-    @admin.display(description="last accessed")
-    def last_accessed_at(self, demo):
-        return demo.usage.last_accessed_at
-
-
-# --- the audit log ---------------------------------------------------------------------
-
-
-@admin.register(AuditLog)
-class AuditLogAdmin(ReadOnlyAdmin):
-    """Append-only: the database's triggers refuse edits and deletes, and the admin offers none."""
-
-    list_display = ("created_at", "action", "entity_link", "actor", "ip_address")
-    list_filter = ("action", "entity_type", "actor_type", "created_at")
-    search_fields = ("=entity_id", "=actor_id", "ip_address")
-    search_help_text = "An entity id, an actor id or an IP address (exactly)."
-    ordering = ("-created_at", "-id")
-    list_per_page = 100
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    fields = (
-        "created_at", "action", "entity_type", "entity_id", "entity_link", "actor_type", "actor_id", "ip_address", "user_agent",
-        "details_json",
-    )  # fmt: skip
-    readonly_fields = fields
-
-    @admin.display(description="entity")
-    def entity_link(self, entry):
-        if entry.entity_type == "client" and entry.entity_id is not None:
-            url = reverse("admin:clients_client_change", args=[entry.entity_id])
-            return format_html('<a href="{}">client {}</a>', url, entry.entity_id)
-        return f"{entry.entity_type} {entry.entity_id if entry.entity_id is not None else ''}".strip()
-
-    @admin.display(description="actor", ordering="actor_type")
-    def actor(self, entry):
-        return entry.actor_type if entry.actor_id is None else f"{entry.actor_type} {entry.actor_id}"
-
-    @admin.display(description="details")
-    def details_json(self, entry):
-        if entry.details is None:
-            return "—"
-        return format_html('<pre class="ltp-json">{}</pre>', json.dumps(entry.details, indent=2, ensure_ascii=False, sort_keys=True))
