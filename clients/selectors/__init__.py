@@ -18,7 +18,7 @@ from clients import rules
 from clients.legacy_time import format_time, now
 from clients.models import ActiveClient, AuditLog, Client, ClientDemoAccess
 
-from .active_page import JSONRow, active_page
+from .active_page import JSONRow, active_page_rows
 from .client_rows import CLIENT_FIELDS, DEMO_COUNT_SQL, DETAIL_FIELDS, present_client
 
 CLIENT_STATUSES = (*rules.STATUSES, "all")
@@ -69,7 +69,7 @@ def client_page(
     if after is not None:
         offset = 0
     if status == "active" and not search and not company:
-        data = active_page(limit=limit + 1, offset=offset, after=after)
+        data = active_page_rows(limit=limit + 1, offset=offset, after=after)
     else:
         queryset = client_queryset(status=status, search=search, company=company)
         if after is not None:

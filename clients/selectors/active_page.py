@@ -40,14 +40,14 @@ ACTIVE_PAGE_ROW = ", ".join(f"c.{field}" for field in CLIENT_FIELDS) + f", {demo
 # presenter's (client_rows), is_active and status are constants (every row of the view is
 # active, by its WHERE), days_remaining is the view's own expression, with the same `now` as the
 # WHERE clause.
-_JSON_VALUES = {
+JSON_VALUES = {
     **{name: sqlite_text(f"c.{name}") if name in TIME_FIELDS else f"c.{name}" for name in CLIENT_FIELDS if name != "is_active"},
     "is_active": "json('true')",
     "days_remaining": rules.days_remaining_sqlite("c.access_end_date"),
     "demo_count": demo_count_sql("c"),
     "status": f"'{rules.ACTIVE}'",
 }
-ACTIVE_PAGE_JSON = "json_object(" + ", ".join(f"'{name}', {value}" for name, value in _JSON_VALUES.items()) + "), c.created_at, c.id"
+ACTIVE_PAGE_JSON = "json_object(" + ", ".join(f"'{name}', {value}" for name, value in JSON_VALUES.items()) + "), c.created_at, c.id"
 # A cursor page starts after (created_at, id): the first term bounds the index walk.
 AFTER_CURSOR_SQL = " AND c.created_at <= %s AND (c.created_at < %s OR c.id < %s)"
 
@@ -77,7 +77,7 @@ class JSONRow(NamedTuple):
     id: int
 
 
-def active_page(*, limit: int, offset: int, after: tuple[datetime, int] | None) -> list:
+def active_page_rows(*, limit: int, offset: int, after: tuple[datetime, int] | None) -> list:
     """Up to `limit` rows of the active list: on SQLite (the row as JSON text, created_at, id),
     elsewhere the row as the presenter's dict."""
     as_json = connection.vendor == "sqlite"
