@@ -44,7 +44,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The admin's sessions, user and messages; skipped for /api/, whose requests carry a bearer
-    # token and no cookie (ltplabs.middleware.browser_only). CSRF stays Django's own, for all.
+    # token and no cookie (ltplabs.http.middleware.browser_only). CSRF stays Django's own, for all.
     "ltplabs.http.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

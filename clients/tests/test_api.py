@@ -485,7 +485,7 @@ def test_openapi_document_lists_every_route(anon_api):
 
 
 def test_api_requests_carry_no_session_csrf_or_message_state(api, staff_user, client):
-    # Sessions, messages and CSRF are the admin's (ltplabs.middleware.browser_only): an API
+    # Sessions, messages and CSRF are the admin's (ltplabs.http.middleware.browser_only): an API
     # answer sets no cookie and does not vary on one, even for a caller that sends cookies.
     api.cookies["sessionid"] = "not-a-session"
     api.cookies["csrftoken"] = "x" * 32
@@ -522,7 +522,7 @@ def test_content_negotiation_answers_json_or_406(api, accept, status):
 
 
 def test_an_access_token_is_refused_once_expired_although_it_was_accepted_before(api, staff_user):
-    # Verified tokens are remembered per process (clients.authentication); their expiry is not.
+    # Verified tokens are remembered per process (clients.api.authentication); their expiry is not.
     import time
 
     from rest_framework_simplejwt.tokens import AccessToken
@@ -547,7 +547,7 @@ def test_an_access_token_is_refused_once_expired_although_it_was_accepted_before
 
 
 def test_an_answer_is_freed_when_sent_not_when_the_cyclic_collector_runs(staff_user):
-    # DRF's Response and view refer to each other; clients.views.ReleaseAfterRender drops those
+    # DRF's Response and view refer to each other; ltplabs.api.views.GatewayView drops those
     # links once the body is rendered, so a worker does not hold old pages (bench/README.md).
     import gc
     import io
