@@ -1,5 +1,6 @@
 """Input and output shapes of the API. Output never includes password_hash."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -10,7 +11,7 @@ from .legacy_time import FORMAT
 from .selectors import CLIENT_STATUSES
 
 # Paging, for every list (and the fast path of plain_page_query).
-LIMIT_DEFAULT, LIMIT_MAX = 100, 1000
+LIMIT_DEFAULT, LIMIT_MAX = 100, settings.API_MAX_PAGE_SIZE
 OFFSET_MAX = 2_000_000_000
 
 
