@@ -12,6 +12,7 @@ GUNICORN_THREADS / GUNICORN_WORKER_CLASS (passed to gunicorn.conf.py, to compare
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import functools
 import hashlib
@@ -35,6 +36,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 DATA = BENCH / "data"
+WORK = Path(tempfile.gettempdir()) / "ltplabs-bench"  # servers' logs and cache, the write runs' copies
 PYTHON = ROOT / ".venv" / "bin" / "python"
 # The gateway runs on the interpreter the image runs: the Dockerfile installs Debian bookworm's
 # python3 (3.11, built by Debian with profile-guided and link-time optimisation). The project's
@@ -104,7 +106,7 @@ def gateway_env(db_path: Path, port: int = 0) -> dict[str, str]:
         DJANGO_SECRET_KEY=SECRET,
         JWT_SECRET=SECRET,
         JWT_ACCESS_MINUTES="240",
-        DJANGO_CACHE_DIR=str(Path(tempfile.gettempdir()) / "ltplabs-bench-cache"),
+        DJANGO_CACHE_DIR=str(WORK / "cache"),
         DATABASE_PATH=str(db_path),
         PORT=str(port),
     )
@@ -150,41 +152,54 @@ user.user_permissions.set(Permission.objects.filter(content_type__app_label="cli
 """
 
 
-def database(clients: int) -> Path:
-    """bench/data/clients-N.db made by the project's generator, with a staff user that holds the
-    clients app's permissions (not a superuser, so the permission checks run as in production)."""
-    DATA.mkdir(exist_ok=True)
-    path = DATA / f"clients-{clients}.db"
+def database(clients: int, directory: Path = DATA) -> Path:
+    """clients-N.db in `directory` (bench/data/), made by the project's generator, with a staff user
+    that holds the clients app's permissions (not a superuser, so the permission checks run as in
+    production)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"clients-{clients}.db"
+    partial = path.with_suffix(".partial.db")
+    remove_database(partial)  # what an interrupted build left
     if not path.exists():
         log(f"building {path.name} (initdb --sample {clients}) ...")
-        partial = path.with_suffix(".partial.db")
-        for leftover in DATA.glob(partial.name + "*"):
-            leftover.unlink()
         manage(partial, "initdb", "--sample", str(clients))
         checkpoint(partial)
+        # Renamed with no connection open (SQLite's "How To Corrupt An SQLite Database File", 2.4: a
+        # connection open across a rename went on using the old name's -wal and -shm, and the staff
+        # user written next through the new name was lost) and with nothing left in its WAL.
         partial.rename(path)
+        remove_database(partial)
     manage(path, "shell", "-c", STAFF_SCRIPT)
     checkpoint(path)
     return path
 
 
 def checkpoint(path: Path) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    """Fold the WAL into the file and close: sqlite3's own `with` commits but leaves the connection open."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    wal = Path(f"{path}-wal")
+    if busy or (wal.exists() and wal.stat().st_size):
+        raise RuntimeError(f"{path.name}: its WAL could not be checkpointed (is a server still using it?)")
+
+
+def remove_database(path: Path) -> None:
+    """A file and its -wal and -shm; only ever called with no connection to it open."""
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        name.unlink(missing_ok=True)
 
 
 def fresh_copy(source: Path, name: str) -> Path:
-    target = Path(tempfile.gettempdir()) / "ltplabs-bench" / name
-    target.parent.mkdir(exist_ok=True)
-    for old in target.parent.glob(name + "*"):
-        old.unlink()
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+    target = WORK / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_database(target)  # the previous round's copy; its server has stopped and its check closed
+    with contextlib.closing(sqlite3.connect(source)) as src, contextlib.closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
     return target
 
 
 def write_check(path: Path) -> dict:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         written, distinct = db.execute("SELECT COUNT(*), COUNT(DISTINCT lower(email)) FROM clients WHERE email LIKE 'bench-%'").fetchone()
         audited = db.execute(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'client.create'"
@@ -212,7 +227,7 @@ def check_writes(path: Path, result: dict, workload: str, kind: str, conns: int,
 
 def deep_cursor(path: Path) -> str:
     """The gateway's cursor for the page that starts at row DEEP_OFFSET of v_active_clients."""
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         row = db.execute(
             "SELECT created_at, id FROM v_active_clients ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?", (DEEP_OFFSET - 1,)
         ).fetchone()
@@ -229,8 +244,8 @@ class Server:
         self.db_path = db_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(tempfile.gettempdir()) / "ltplabs-bench" / f"{self.name}-{self.port}.log"
-        self.log_path.parent.mkdir(exist_ok=True)
+        self.log_path = WORK / f"{self.name}-{self.port}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen | None = None
         self.token = ""
 
