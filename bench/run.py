@@ -23,6 +23,7 @@ import platform
 import re
 import secrets
 import shutil
+import signal
 import socket
 import sqlite3
 import statistics
@@ -32,6 +33,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -247,16 +249,45 @@ class Server:
         self.log_path = WORK / f"{self.name}-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen | None = None
+        self.log_file = None
         self.token = ""
 
+    def start(self) -> Self:
+        """Start the server and sign in to it; a server whose start fails is stopped before the error goes on
+        (an exception in __enter__ never reaches __exit__, and a gunicorn left serving shares the next benchmark's cores)."""
+        try:
+            self.launch()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def launch(self) -> None:
+        raise NotImplementedError
+
+    def spawn(self, command: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
+        # A session of its own: stop() signals the whole group, workers included, even when their master is gone.
+        self.log_file = self.log_path.open("w")
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            if self.process.poll() is None:
+                self.signal_group(signal.SIGTERM)
+                try:
+                    self.process.wait(20)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+            self.signal_group(signal.SIGKILL)  # whatever outlived the group's leader
+            self.process.wait()
+        if self.log_file:
+            self.log_file.close()
 
     def children(self) -> list[int]:
         """The server process's children (gunicorn's workers)."""
@@ -296,16 +327,14 @@ class Server:
 class Gateway(Server):
     name = "gateway"
 
-    def start(self) -> Gateway:
-        env = gateway_env(self.db_path, self.port)
+    def launch(self) -> None:
         command = [str(gateway_bin() / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "ltplabs.wsgi"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
+        self.spawn(command, gateway_env(self.db_path, self.port), cwd=ROOT)
         wait_for(f"{self.url}/health/live", self.process, self.log_path)
         body = json.dumps({"username": STAFF_USER, "password": STAFF_PASSWORD}).encode()
         request = urllib.request.Request(f"{self.url}/api/auth/token", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             self.token = json.load(response)["access"]
-        return self
 
     def worker_rss_mb(self) -> list[float]:
         """Resident memory of each worker (the master's children), in MB."""
@@ -317,17 +346,14 @@ class Gateway(Server):
 class Peer(Server):
     name = "peer"
 
-    def start(self) -> Peer:
+    def launch(self) -> None:
         env = {**os.environ, "NODE_PATH": str(PEER_BUILD / "node_modules"), "DB_PATH": str(self.db_path),
                "JWT_SECRET": SECRET, "PORT": str(self.port), "NODE_ENV": "production"}  # fmt: skip
-        self.process = subprocess.Popen(
-            ["node", str(PEER_BUILD / "server.js")], env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT
-        )
+        self.spawn(["node", str(PEER_BUILD / "server.js")], env)
         wait_for(f"{self.url}/health", self.process, self.log_path)
         self.token = subprocess.run(
             ["node", str(PEER_BUILD / "token.js")], env=env, capture_output=True, text=True, check=True
         ).stdout.strip()
-        return self
 
 
 def build_peer() -> bool:
