@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.fixtures import ROOT, gateway_env, manage
+from tests.fixtures import ROOT, Gateway, gateway_env, make_database_file, manage
 
 pytestmark = pytest.mark.http
 
@@ -158,6 +158,26 @@ def test_read_only_gateway_serves_reads_and_answers_503_to_writes(gateway_factor
     assert status == 503 and "read-only" in body["error"]
     status, pair = call(f"{gateway.url}/api/auth/token", "POST", {"username": "http-staff", "password": "http-staff-pass-123"})
     assert status == 200 and pair["access"]
+
+
+def test_each_gateway_counts_sign_ins_in_a_cache_folder_of_its_own(gateway_factory):
+    first = gateway_factory(THROTTLE_STAFF_LOGIN="2/min")
+    second = gateway_factory(db_path=first.db_path, THROTTLE_STAFF_LOGIN="2/min")
+    first.staff_token()
+    sign_in = {"username": "http-staff", "password": "http-staff-pass-123"}
+    on_first = [call(f"{first.url}/api/auth/token", "POST", sign_in)[0] for _ in range(2)]
+    on_second = call(f"{second.url}/api/auth/token", "POST", sign_in)[0]
+    assert first.cache_dir != second.cache_dir
+    assert on_first == [200, 429]  # the limit set here, counted on this gateway alone
+    assert on_second == 200
+
+
+def test_a_gateway_that_fails_to_start_is_stopped_before_the_error_is_raised(tmp_path):
+    gateway = Gateway(make_database_file(tmp_path), workers=1)
+    with pytest.raises(RuntimeError, match="did not answer"):
+        gateway.start(timeout=0)
+    assert gateway.process.poll() is not None  # no gunicorn left behind
+    assert not gateway.cache_dir.exists()
 
 
 def test_gateway_refuses_to_start_in_production_without_keys(tmp_path):

@@ -199,8 +199,10 @@ def test_twenty_thousand_clients_move_to_postgresql_and_the_gateway_answers_the_
     again = manage(env, "migrate_to_postgres", "--to", target_url, check=False)
     assert again.returncode != 0 and "already holds rows" in again.stderr and "--replace" in again.stderr
 
-    gateways = [Gateway(source, workers=1).start(), Gateway(tmp_path / "pg", workers=1, DATABASE_URL=target_url).start()]
+    gateways = [Gateway(source, workers=1), Gateway(tmp_path / "pg", workers=1, DATABASE_URL=target_url)]
     try:
+        for gateway in gateways:
+            gateway.start()
         tokens = [
             call(f"{g.url}/api/auth/token", method="POST", body={"username": "mover", "password": "mover-pass-123"}) for g in gateways
         ]
