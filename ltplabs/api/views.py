@@ -14,7 +14,7 @@ class ReadOnlyGateway(exceptions.APIException):
 
 
 class GatewayView:
-    """Mixed into every API view, ours and simplejwt's (ltplabs/tests/test_api_views.py checks).
+    """Mixed into every API view, ours and simplejwt's (clients/tests/test_api_views.py checks).
 
     `read_only_gate`: with DATABASE_READ_ONLY=1 a request other than GET, HEAD or OPTIONS is
     refused before the view runs. A view whose POST records nothing on a read-only gateway
