@@ -471,6 +471,14 @@ def test_csv_export_neutralises_spreadsheet_formulas_but_keeps_phone_numbers(bro
     assert (row["name"], row["company"], row["phone"]) == ('\'=HYPERLINK("http://x")', "'@SUM(A1)", "+351 912345678")
 
 
+def test_csv_export_without_view_permission_is_403(people):
+    browser = Browser()
+    browser.force_login(make_staff("no-view", ["clients.change_demo"]))
+    response = browser.get(reverse("admin:clients_client_export"))
+    assert response.status_code == 403
+    assert "Ana Silva" not in response.content.decode()
+
+
 # --- read-only database, login throttling -------------------------------------------------
 
 
