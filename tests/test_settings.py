@@ -89,3 +89,38 @@ def test_secrets_can_come_from_mounted_files(tmp_path):
     assert result.stdout.strip().splitlines()[-1] == "from-a-file-secret"
     result = run(code, JWT_SECRET=None, JWT_SECRET_FILE=str(tmp_path / "absent"))
     assert result.returncode != 0 and "JWT_SECRET_FILE names" in result.stderr
+
+
+PRINT_CACHE = "from django.conf import settings; print(settings.CACHES['default']['LOCATION'])"
+
+
+def cache_dir(checkout, **env) -> str:
+    base = {"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "ltplabs.settings", "DJANGO_SECRET_KEY": "k" * 50, "JWT_SECRET": "j" * 40}
+    result = subprocess.run(
+        [sys.executable, "-c", PRINT_CACHE], cwd=checkout, env={**base, **env}, capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip()
+
+
+def test_default_cache_folder_is_one_per_checkout_and_database_and_never_shared(tmp_path):
+    import shutil
+
+    checkouts = [ROOT]
+    for name in ("checkout-a", "checkout-b"):
+        shutil.copytree(ROOT / "ltplabs", tmp_path / name / "ltplabs", ignore=shutil.ignore_patterns("__pycache__"))
+        checkouts.append(tmp_path / name)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    folders = {str(checkout): cache_dir(checkout, TMPDIR=str(temp)) for checkout in checkouts}
+    assert len(set(folders.values())) == 3, folders  # each checkout its own, on its own default file
+    assert all(folder.startswith(f"{temp}/ltplabs-gateway-cache-") for folder in folders.values())
+    assert cache_dir(ROOT, TMPDIR=str(temp)) == folders[str(ROOT)]  # the same installation: the same folder, in every process
+    same_file = {cache_dir(checkout, TMPDIR=str(temp), DATABASE_PATH="/srv/ltplabs.db") for checkout in checkouts}
+    assert len(same_file) == 3  # two checkouts on one file still count apart
+    assert cache_dir(ROOT, TMPDIR=str(temp), DATABASE_PATH="/srv/other.db") not in same_file | set(folders.values())
+    postgres = [
+        cache_dir(ROOT, TMPDIR=str(temp), DATABASE_URL=f"postgres://gateway:{password}@db.example:5432/{name}")
+        for name, password in (("ltplabs", "one"), ("ltplabs", "two"), ("staging", "one"))
+    ]
+    assert postgres[0] == postgres[1] != postgres[2] and "one" not in postgres[0]
+    assert cache_dir(ROOT, DJANGO_CACHE_DIR="/var/cache/gateway") == "/var/cache/gateway"
