@@ -74,6 +74,23 @@ logconfig_dict = {
 }
 
 
+def on_starting(server):
+    """Refuse to start, in one log line, on settings that cannot serve: a missing key, or static
+    files that were never collected (every admin page would be a 500 behind a green /health)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ltplabs.settings")
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        from ltplabs.staticfiles import static_files_problem
+
+        problem = static_files_problem()
+    except ImproperlyConfigured as exc:
+        problem = str(exc)
+    if problem:
+        server.log.error("%s", problem)
+        sys.exit(1)
+
+
 def worker_exit(server, worker):
     """Close every database connection of the worker, whichever thread opened it, once its requests are done.
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fixtures import IS_POSTGRES, ROOT, free_port, gateway_env, make_database_file, manage
+from tests.fixtures import IS_POSTGRES, ROOT, collect_static, free_port, gateway_env, make_database_file, manage
 
 K8S = ROOT / "k8s"
 KUSTOMIZATIONS = sorted(path.parent.relative_to(K8S).as_posix() for path in K8S.rglob("kustomization.yaml"))
@@ -327,6 +327,88 @@ def test_keys_can_come_from_mounted_files(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# --- a production run from a checkout, as the README's "Deploying from a checkout" says -------
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
+    for _ in range(600):
+        assert process.poll() is None, log.read_text()
+        try:
+            with urllib.request.urlopen(f"{url}/health/live", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"gunicorn did not answer: {log.read_text()[-2000:]}")
+
+
+def get(url: str) -> tuple[int, str, str]:
+    """(status, content type, body) of a GET, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+def linked(page: str, pattern: str) -> str:
+    """The href of the one stylesheet of `page` matching `pattern`."""
+    (href,) = re.findall(rf'<link[^>]*href="([^"]*{pattern}[^"]*)"', page)
+    return href
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="a checkout on its SQLite file")
+def test_production_run_from_a_checkout_serves_the_admin_and_docs_with_their_css_or_refuses_to_start(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    static_root = tmp_path / "staticfiles"
+    env = {**production_env(tmp_path, PORT=port, DJANGO_STATIC_ROOT=static_root, TMPDIR=tmp_path), "DJANGO_TLS": "0"}
+    env.pop("DJANGO_CACHE_DIR")  # the default: a folder of this installation's own, under TMPDIR
+    manage(env, "initdb")
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "ltplabs.wsgi"]
+
+    # Before collectstatic: no start, one JSON line that names the command, nothing on stderr.
+    refused = subprocess.run(gunicorn, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert refused.stderr == ""
+    entries = [json.loads(line) for line in refused.stdout.splitlines()]
+    (error,) = [entry for entry in entries if entry["level"] == "ERROR"]
+    assert "manage.py collectstatic" in error["message"] and str(static_root) in error["message"]
+    assert "Traceback" not in refused.stdout and "Listening at" not in refused.stdout
+
+    manage(env, "collectstatic", "--noinput", "-v", "0")
+    admin_env = {**env, "DJANGO_SUPERUSER_PASSWORD": "first-staff-pass-123"}
+    manage(admin_env, "createsuperuser", "--noinput", "--username", "first-staff", "--email", "ops@example.com")
+    log_path, err_path = tmp_path / "gunicorn.log", tmp_path / "gunicorn.err"
+    with open(log_path, "w") as log, open(err_path, "w") as err:
+        process = subprocess.Popen(gunicorn, cwd=ROOT, env=env, stdout=log, stderr=err)
+    try:
+        wait_until_serving(process, url, log_path)
+        status, _, body = get(f"{url}/health/ready")
+        assert status == 200 and json.loads(body)["static_files"] == "ok", body
+        status, _, login = get(f"{url}/admin/login/")
+        assert status == 200 and "LTP Labs" in login
+        css = linked(login, r"admin/css/base\.[0-9a-f]+\.css")
+        status, content_type, _ = get(f"{url}{css}")
+        assert (status, content_type) == (200, 'text/css; charset="utf-8"')
+        status, _, docs = get(f"{url}/api/docs/")
+        assert status == 200
+        swagger_css = linked(docs, r"swagger-ui-dist/swagger-ui\.[0-9a-f]+\.css")
+        status, content_type, _ = get(f"{url}{swagger_css}")
+        assert (status, content_type) == (200, 'text/css; charset="utf-8"')
+
+        # The files gone from under it: the admin could no longer be served, and readiness says so.
+        (static_root / css.removeprefix("/static/")).unlink()
+        status, _, body = get(f"{url}/health/ready")
+        assert status == 503 and json.loads(body)["static_files"] == "missing", body
+        assert "collectstatic" in " ".join(json.loads(body)["problems"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    assert err_path.read_text() == ""  # whitenoise's "No directory at" warning among others
+    assert all(json.loads(line) for line in log_path.read_text().splitlines())
+    assert [path.name for path in tmp_path.glob("ltplabs-gateway-cache-*")], "the default cache folder"
+
+
 # --- gunicorn.conf.py on a real gunicorn: JSON logs, graceful shutdown ------------------------
 
 
@@ -340,6 +422,7 @@ def served(tmp_path):
     env = gateway_env(db_path, PORT=port, WEB_CONCURRENCY=1, GUNICORN_THREADS=2, GUNICORN_GRACEFUL_TIMEOUT=20)
     env["DJANGO_TLS"] = "0"
     manage({**env, "DJANGO_DEBUG": "1"}, "create_dev_staff", "--username", "ops", "--password", "ops-pass-12345")
+    collect_static(env)
     log_path = tmp_path / "gunicorn.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
