@@ -555,6 +555,38 @@ def test_sigterm_finishes_the_request_in_flight_and_closes_the_database(served):
         assert db.execute("SELECT count(*) FROM clients WHERE email = 'in-flight@ops.test'").fetchone()[0] == 1
 
 
+def open_files(pid: int, path: Path) -> int:
+    """How many file descriptors of process pid have `path` open: one per SQLite connection."""
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd) == str(path)
+        except OSError:
+            pass  # closed meanwhile
+    return count
+
+
+def test_worker_exit_after_the_api_schema_closes_every_connection_it_opened_and_raises_nothing(served):
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = staff_token(served["url"])
+    with urllib.request.urlopen(f"{served['url']}/api/schema/", timeout=30) as response:
+        assert response.status == 200
+    request = urllib.request.Request(f"{served['url']}/api/clients?limit=1", headers={"Authorization": f"Bearer {token}"})
+    with ThreadPoolExecutor(4) as pool:  # both of the worker's threads, most likely
+        assert {answer.status for answer in pool.map(lambda _: urllib.request.urlopen(request, timeout=30), range(8))} == {200}
+    (worker,) = [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", served["log"].read_text())]
+    opened = open_files(worker, served["db"])
+    assert opened >= 1
+    assert stop(served) == 0
+    log = served["log"].read_text()
+    entries = [json.loads(line) for line in log.splitlines()]
+    assert not [entry for entry in entries if entry["level"] in ("WARNING", "ERROR") or "exc" in entry], log
+    assert "Traceback" not in log and "Exception during worker exit" not in log
+    (closed,) = [int(count) for count in re.findall(rf"worker {worker} closed (\d+) database connection", log)]
+    assert closed == opened
+
+
 def test_gunicorn_settings_come_from_the_environment():
     script = (
         "import runpy, json; config = runpy.run_path('gunicorn.conf.py'); "
