@@ -390,6 +390,8 @@ def test_production_run_from_a_checkout_serves_the_admin_and_docs_with_their_css
         css = linked(login, r"admin/css/base\.[0-9a-f]+\.css")
         status, content_type, _ = get(f"{url}{css}")
         assert (status, content_type) == (200, 'text/css; charset="utf-8"')
+        status, _, landing = get(f"{url}/")
+        assert status == 200 and linked(landing, r"admin/css/base\.[0-9a-f]+\.css") == css
         status, _, docs = get(f"{url}/api/docs/")
         assert status == 200
         swagger_css = linked(docs, r"swagger-ui-dist/swagger-ui\.[0-9a-f]+\.css")

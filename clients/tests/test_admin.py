@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import bcrypt
@@ -433,6 +434,27 @@ def test_audit_log_is_read_only_for_everyone_even_a_superuser(entries):
     response = browser.get(AUDIT)
     assert response.context["action_form"] is None and reverse("admin:clients_auditlog_add") not in response.content.decode()
     assert AuditLog.objects.get(pk=entry.pk).action == entry.action
+
+
+# --- the landing page, the admin's "View site" ------------------------------------------------
+
+
+def test_landing_page_says_what_this_is_and_links_the_admin_docs_and_probes_in_the_admins_look():
+    response = Browser().get("/")
+    page = response.content.decode()
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    assert "LTP Labs API gateway" in page
+    for href in (reverse("admin:index"), reverse("docs"), reverse("schema"), "/health", "/health/ready", "/health/live"):
+        assert f'href="{href}"' in page, href
+    assert 'href="/static/admin/css/base.css"' in page and 'id="site-name"' in page  # admin/base_site.html
+    assert Browser().post("/").status_code == 405
+
+
+def test_admins_view_site_link_opens_the_landing_page(browser):
+    page = browser.get(reverse("admin:index")).content.decode()
+    (href,) = re.findall(r'<a href="([^"]*)">View site</a>', page)
+    assert href == "/"
+    assert browser.get(href).status_code == 200
 
 
 # --- CSV export ---------------------------------------------------------------------------
