@@ -124,3 +124,55 @@ def test_default_cache_folder_is_one_per_checkout_and_database_and_never_shared(
     ]
     assert postgres[0] == postgres[1] != postgres[2] and "one" not in postgres[0]
     assert cache_dir(ROOT, DJANGO_CACHE_DIR="/var/cache/gateway") == "/var/cache/gateway"
+
+
+ENV_READERS = {"env", "env_bool", "env_int", "secret", "os.environ.get", "os.getenv", "os.environ.setdefault"}
+
+
+def variables_read(path) -> dict[str, object]:
+    """Every environment variable a module reads -> its default when that is a literal (else ...)."""
+    import ast
+
+    found = {}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ" and isinstance(node.slice, ast.Constant):
+            found[node.slice.value] = ...
+        if not (isinstance(node, ast.Call) and ast.unparse(node.func) in ENV_READERS and node.args):
+            continue
+        name = node.args[0]
+        if not isinstance(name, ast.Constant):
+            continue  # the helpers' own os.environ.get(name)
+        default = node.args[1] if len(node.args) > 1 else None
+        found[name.value] = default.value if isinstance(default, ast.Constant) else ...
+        if ast.unparse(node.func) == "secret":
+            found[name.value] = ...  # its literal is the development-only key
+            found[f"{name.value}_FILE"] = ...
+    return found
+
+
+def readme_configuration_table() -> dict[str, str]:
+    """The README's configuration table: variable -> its default cell."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+            assert len(cells) == 3, line
+            assert cells[0].count("`") == 2, f"one variable a row: {line}"
+            rows[cells[0].strip("`")] = cells[2]
+    return rows
+
+
+def test_readme_configuration_table_lists_every_variable_read_with_its_default():
+    read = {**variables_read(ROOT / "ltplabs" / "settings.py"), **variables_read(ROOT / "gunicorn.conf.py")}
+    assert {"DJANGO_CACHE_DIR", "DJANGO_NUM_PROXIES", "THROTTLE_STAFF_LOGIN", "PORT", "JWT_SECRET_FILE"} <= read.keys()
+    table = readme_configuration_table()
+    assert sorted(read.keys() - table.keys()) == [], "read but not in the README's table"
+    assert sorted(table.keys() - read.keys()) == [], "in the README's table but read nowhere"
+    for name, default in read.items():
+        assert table[name], name
+        if default is ... or default is None or default == "":
+            continue
+        literal = {True: "1", False: "0"}.get(default, default) if isinstance(default, bool) else default
+        assert f"`{literal}`" in table[name], f"{name}: the README says {table[name]!r}, the code's default is {literal!r}"
