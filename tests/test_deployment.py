@@ -411,6 +411,18 @@ def test_production_run_from_a_checkout_serves_the_admin_and_docs_with_their_css
     assert [path.name for path in tmp_path.glob("ltplabs-gateway-cache-*")], "the default cache folder"
 
 
+def test_gunicorn_without_a_key_refuses_to_start_in_one_json_line_naming_it(tmp_path):
+    env = {**production_env(tmp_path, PORT=free_port()), "DJANGO_TLS": "0"}
+    del env["DJANGO_SECRET_KEY"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "ltplabs.wsgi"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert refused.returncode != 0 and refused.stderr == ""
+    (error,) = [entry for entry in map(json.loads, refused.stdout.splitlines()) if entry["level"] == "ERROR"]
+    assert error["message"].startswith("DJANGO_SECRET_KEY is not set") and "Traceback" not in refused.stdout
+
+
 # --- gunicorn.conf.py on a real gunicorn: JSON logs, graceful shutdown ------------------------
 
 
