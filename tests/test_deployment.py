@@ -358,10 +358,8 @@ def linked(page: str, pattern: str) -> str:
 
 @pytest.mark.skipif(IS_POSTGRES, reason="a checkout on its SQLite file")
 def test_production_run_from_a_checkout_serves_the_admin_and_docs_with_their_css_or_refuses_to_start(tmp_path):
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     static_root = tmp_path / "staticfiles"
-    env = {**production_env(tmp_path, PORT=port, DJANGO_STATIC_ROOT=static_root, TMPDIR=tmp_path), "DJANGO_TLS": "0"}
+    env = {**production_env(tmp_path, PORT=free_port(), DJANGO_STATIC_ROOT=static_root, TMPDIR=tmp_path), "DJANGO_TLS": "0"}
     env.pop("DJANGO_CACHE_DIR")  # the default: a folder of this installation's own, under TMPDIR
     manage(env, "initdb")
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "ltplabs.wsgi"]
@@ -379,10 +377,13 @@ def test_production_run_from_a_checkout_serves_the_admin_and_docs_with_their_css
     admin_env = {**env, "DJANGO_SUPERUSER_PASSWORD": "first-staff-pass-123"}
     manage(admin_env, "createsuperuser", "--noinput", "--username", "first-staff", "--email", "ops@example.com")
     log_path, err_path = tmp_path / "gunicorn.log", tmp_path / "gunicorn.err"
+    port = free_port()  # chosen just before gunicorn binds it, as Gateway does: another process may take a port meanwhile
+    env["PORT"], url = str(port), f"http://127.0.0.1:{port}"
     with open(log_path, "w") as log, open(err_path, "w") as err:
         process = subprocess.Popen(gunicorn, cwd=ROOT, env=env, stdout=log, stderr=err)
     try:
         wait_until_serving(process, url, log_path)
+        assert f"Listening at: http://0.0.0.0:{port}" in log_path.read_text()  # this gunicorn answers, not another one
         status, _, body = get(f"{url}/health/ready")
         assert status == 200 and json.loads(body)["static_files"] == "ok", body
         status, _, login = get(f"{url}/admin/login/")
@@ -405,7 +406,8 @@ def test_production_run_from_a_checkout_serves_the_admin_and_docs_with_their_css
         assert "collectstatic" in " ".join(json.loads(body)["problems"])
     finally:
         process.send_signal(signal.SIGTERM)
-        assert process.wait(timeout=60) == 0
+        process.wait(timeout=60)
+    assert process.returncode == 0, log_path.read_text()[-3000:] + err_path.read_text()
     assert err_path.read_text() == ""  # whitenoise's "No directory at" warning among others
     assert all(json.loads(line) for line in log_path.read_text().splitlines())
     assert [path.name for path in tmp_path.glob("ltplabs-gateway-cache-*")], "the default cache folder"
