@@ -2,8 +2,10 @@
 
 Outside development the pages name their CSS and scripts through collectstatic's manifest
 (whitenoise's CompressedManifestStaticFilesStorage): without `collectstatic`, every admin page
-and /api/docs/ is a 500 while /health stays 200. So gunicorn.conf.py and ltplabs/wsgi.py refuse
-to start on it, and /health/ready answers 503 should the files go missing later.
+and /api/docs/ is a 500 while /health stays 200. So gunicorn.conf.py refuses to start on it (in
+its master, before any worker loads the app), and /health/ready answers 503 should the files go
+missing later. A worker never refuses on its own: one replaced later would stop the whole server,
+API included, over the admin's CSS.
 """
 
 from django.conf import settings
