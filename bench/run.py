@@ -12,6 +12,7 @@ GUNICORN_THREADS / GUNICORN_WORKER_CLASS (passed to gunicorn.conf.py, to compare
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime
 import functools
 import hashlib
@@ -22,6 +23,7 @@ import platform
 import re
 import secrets
 import shutil
+import signal
 import socket
 import sqlite3
 import statistics
@@ -31,10 +33,12 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Self
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 DATA = BENCH / "data"
+WORK = Path(tempfile.gettempdir()) / "ltplabs-bench"  # servers' logs and cache, the write runs' copies
 PYTHON = ROOT / ".venv" / "bin" / "python"
 # The gateway runs on the interpreter the image runs: the Dockerfile installs Debian bookworm's
 # python3 (3.11, built by Debian with profile-guided and link-time optimisation). The project's
@@ -104,7 +108,7 @@ def gateway_env(db_path: Path, port: int = 0) -> dict[str, str]:
         DJANGO_SECRET_KEY=SECRET,
         JWT_SECRET=SECRET,
         JWT_ACCESS_MINUTES="240",
-        DJANGO_CACHE_DIR=str(Path(tempfile.gettempdir()) / "ltplabs-bench-cache"),
+        DJANGO_CACHE_DIR=str(WORK / "cache"),
         DATABASE_PATH=str(db_path),
         PORT=str(port),
     )
@@ -150,41 +154,54 @@ user.user_permissions.set(Permission.objects.filter(content_type__app_label="cli
 """
 
 
-def database(clients: int) -> Path:
-    """bench/data/clients-N.db made by the project's generator, with a staff user that holds the
-    clients app's permissions (not a superuser, so the permission checks run as in production)."""
-    DATA.mkdir(exist_ok=True)
-    path = DATA / f"clients-{clients}.db"
+def database(clients: int, directory: Path = DATA) -> Path:
+    """clients-N.db in `directory` (bench/data/), made by the project's generator, with a staff user
+    that holds the clients app's permissions (not a superuser, so the permission checks run as in
+    production)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"clients-{clients}.db"
+    partial = path.with_suffix(".partial.db")
+    remove_database(partial)  # what an interrupted build left
     if not path.exists():
         log(f"building {path.name} (initdb --sample {clients}) ...")
-        partial = path.with_suffix(".partial.db")
-        for leftover in DATA.glob(partial.name + "*"):
-            leftover.unlink()
         manage(partial, "initdb", "--sample", str(clients))
         checkpoint(partial)
+        # Renamed with no connection open (SQLite's "How To Corrupt An SQLite Database File", 2.4: a
+        # connection open across a rename went on using the old name's -wal and -shm, and the staff
+        # user written next through the new name was lost) and with nothing left in its WAL.
         partial.rename(path)
+        remove_database(partial)
     manage(path, "shell", "-c", STAFF_SCRIPT)
     checkpoint(path)
     return path
 
 
 def checkpoint(path: Path) -> None:
-    with sqlite3.connect(path) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    """Fold the WAL into the file and close: sqlite3's own `with` commits but leaves the connection open."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        busy, _, _ = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    wal = Path(f"{path}-wal")
+    if busy or (wal.exists() and wal.stat().st_size):
+        raise RuntimeError(f"{path.name}: its WAL could not be checkpointed (is a server still using it?)")
+
+
+def remove_database(path: Path) -> None:
+    """A file and its -wal and -shm; only ever called with no connection to it open."""
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        name.unlink(missing_ok=True)
 
 
 def fresh_copy(source: Path, name: str) -> Path:
-    target = Path(tempfile.gettempdir()) / "ltplabs-bench" / name
-    target.parent.mkdir(exist_ok=True)
-    for old in target.parent.glob(name + "*"):
-        old.unlink()
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+    target = WORK / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_database(target)  # the previous round's copy; its server has stopped and its check closed
+    with contextlib.closing(sqlite3.connect(source)) as src, contextlib.closing(sqlite3.connect(target)) as dst:
         src.backup(dst)
     return target
 
 
 def write_check(path: Path) -> dict:
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         written, distinct = db.execute("SELECT COUNT(*), COUNT(DISTINCT lower(email)) FROM clients WHERE email LIKE 'bench-%'").fetchone()
         audited = db.execute(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'client.create'"
@@ -212,7 +229,7 @@ def check_writes(path: Path, result: dict, workload: str, kind: str, conns: int,
 
 def deep_cursor(path: Path) -> str:
     """The gateway's cursor for the page that starts at row DEEP_OFFSET of v_active_clients."""
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db:
         row = db.execute(
             "SELECT created_at, id FROM v_active_clients ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?", (DEEP_OFFSET - 1,)
         ).fetchone()
@@ -229,19 +246,48 @@ class Server:
         self.db_path = db_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(tempfile.gettempdir()) / "ltplabs-bench" / f"{self.name}-{self.port}.log"
-        self.log_path.parent.mkdir(exist_ok=True)
+        self.log_path = WORK / f"{self.name}-{self.port}.log"
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process: subprocess.Popen | None = None
+        self.log_file = None
         self.token = ""
 
+    def start(self) -> Self:
+        """Start the server and sign in to it; a server whose start fails is stopped before the error goes on
+        (an exception in __enter__ never reaches __exit__, and a gunicorn left serving shares the next benchmark's cores)."""
+        try:
+            self.launch()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def launch(self) -> None:
+        raise NotImplementedError
+
+    def spawn(self, command: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
+        # A session of its own: stop() signals the whole group, workers included, even when their master is gone.
+        self.log_file = self.log_path.open("w")
+        self.process = subprocess.Popen(command, cwd=cwd, env=env, stdout=self.log_file, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process:
+            if self.process.poll() is None:
+                self.signal_group(signal.SIGTERM)
+                try:
+                    self.process.wait(20)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+            self.signal_group(signal.SIGKILL)  # whatever outlived the group's leader
+            self.process.wait()
+        if self.log_file:
+            self.log_file.close()
 
     def children(self) -> list[int]:
         """The server process's children (gunicorn's workers)."""
@@ -281,16 +327,14 @@ class Server:
 class Gateway(Server):
     name = "gateway"
 
-    def start(self) -> Gateway:
-        env = gateway_env(self.db_path, self.port)
+    def launch(self) -> None:
         command = [str(gateway_bin() / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "ltplabs.wsgi"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT)
+        self.spawn(command, gateway_env(self.db_path, self.port), cwd=ROOT)
         wait_for(f"{self.url}/health/live", self.process, self.log_path)
         body = json.dumps({"username": STAFF_USER, "password": STAFF_PASSWORD}).encode()
         request = urllib.request.Request(f"{self.url}/api/auth/token", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             self.token = json.load(response)["access"]
-        return self
 
     def worker_rss_mb(self) -> list[float]:
         """Resident memory of each worker (the master's children), in MB."""
@@ -302,17 +346,14 @@ class Gateway(Server):
 class Peer(Server):
     name = "peer"
 
-    def start(self) -> Peer:
+    def launch(self) -> None:
         env = {**os.environ, "NODE_PATH": str(PEER_BUILD / "node_modules"), "DB_PATH": str(self.db_path),
                "JWT_SECRET": SECRET, "PORT": str(self.port), "NODE_ENV": "production"}  # fmt: skip
-        self.process = subprocess.Popen(
-            ["node", str(PEER_BUILD / "server.js")], env=env, stdout=self.log_path.open("w"), stderr=subprocess.STDOUT
-        )
+        self.spawn(["node", str(PEER_BUILD / "server.js")], env)
         wait_for(f"{self.url}/health", self.process, self.log_path)
         self.token = subprocess.run(
             ["node", str(PEER_BUILD / "token.js")], env=env, capture_output=True, text=True, check=True
         ).stdout.strip()
-        return self
 
 
 def build_peer() -> bool:

@@ -41,7 +41,7 @@ def server_errors(answered: str) -> int:
 
 def render(entries: list[dict], outcome: str, returncode: int) -> str:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    lost = sum(entry["rows_lost"] or 0 for entry in entries)
+    lost = sum(entry["rows_lost"] for entry in entries if isinstance(entry["rows_lost"], int))
     bad_input_5xx = sum(server_errors(entry["answered"]) for entry in entries if entry["kind"] == "attack")
     schemathesis = " ".join(entry["answered"] for entry in entries if entry["kind"] == "schemathesis")
     schemathesis_failures = sum(int(count) for count in re.findall(r"(\d+) failure", schemathesis))
@@ -58,9 +58,12 @@ def render(entries: list[dict], outcome: str, returncode: int) -> str:
         f"schemathesis failures: **{schemathesis_failures}**.",
         "",
         "Answered: HTTP statuses with their counts; `cut` is a request whose worker was killed under it, `refused` a "
-        "connection refused once gunicorn had stopped. Rows lost counts answered-201 writes missing from the file plus "
-        "half-written ones (a client without its audit row); n/a where nothing is written. 503 is the contract's answer "
-        "to a database that is busy, full, read-only, damaged or gone.",
+        "connection refused once gunicorn had stopped. Rows lost is counted by each fault test after the fault, from the "
+        "answers it got and the rows it then finds in the file: writes answered 201 whose row (with that id) is not there, "
+        "refused writes whose row is there anyway, and half-written ones (a client without its audit row); where nothing "
+        "can be counted the row says n/a and why. The attacks count answers, not rows (n/a): each of their tests asserts "
+        "what the database must hold afterwards. 503 is the contract's answer to a database that is busy, full, read-only, "
+        "damaged or gone.",
     ]
     for kind, title in SECTIONS:
         rows = [entry for entry in entries if entry["kind"] == kind]
@@ -68,7 +71,7 @@ def render(entries: list[dict], outcome: str, returncode: int) -> str:
             continue
         lines += ["", f"## {title}", "", "| Fault or attack | Tries | Answered | Rows lost | Integrity |", "|---|---:|---|---:|---|"]
         for entry in rows:
-            rows_lost = "n/a" if entry["rows_lost"] is None else str(entry["rows_lost"])
+            rows_lost = "n/a" if entry["rows_lost"] is None else str(entry["rows_lost"])  # a count, or "n/a: why"
             cells = [entry["name"], str(entry["tries"]), entry["answered"], rows_lost, entry["integrity"]]
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines) + "\n"

@@ -33,11 +33,12 @@ trap 'exit 143' TERM
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 as_owner "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
   || { cat "$dir/initdb.log" >&2; exit 1; }
-# A test server: durability off (the folder is thrown away), sockets only in the temp folder.
+# A test server: durability off (the folder is thrown away), sockets only in the temp folder. Stopped on
+# exit from here on: pg_ctl's -t can give up while the server goes on starting.
+started=1
 as_owner "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start \
   -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null \
   || { cat "$dir/server.log" >&2; exit 1; }
-started=1
 as_owner "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres ltplabs
 
 export DATABASE_URL="postgres://postgres@127.0.0.1:$port/ltplabs"

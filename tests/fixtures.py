@@ -1,7 +1,9 @@
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -12,12 +14,37 @@ from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connections
 from rest_framework.test import APIClient
+from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_simplejwt.tokens import AccessToken
 
 from ltplabs.db import create_sqlite_database
 
 ROOT = Path(__file__).resolve().parent.parent
 IS_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+
+
+@pytest.fixture(autouse=True)
+def own_cache(settings, tmp_path_factory):
+    """Each test counts throttles and django-axes failures in a cache folder of its own, so no
+    outcome depends on which tests ran before it, or how many in the last minute."""
+    from axes.handlers.proxy import AxesProxyHandler
+
+    location = tmp_path_factory.mktemp("cache")
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": str(location)}}
+    AxesProxyHandler.implementation = None  # it holds the cache it was made with
+    yield location
+    AxesProxyHandler.implementation = None
+
+
+@pytest.fixture
+def throttle_rates(monkeypatch):
+    """throttle_rates(staff_login="10/min"): the limits a throttle test relies on, set by the test
+    (DRF reads DEFAULT_THROTTLE_RATES once, at import, so override_settings would not reach it)."""
+
+    def set_rates(**rates: str) -> None:
+        monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", {**SimpleRateThrottle.THROTTLE_RATES, **rates})
+
+    return set_rates
 
 
 @pytest.fixture(scope="session")
@@ -131,19 +158,30 @@ def collect_static(env: dict[str, str]) -> None:
 
 
 class Gateway:
-    """gunicorn serving the gateway on a database file of its own."""
+    """gunicorn serving the gateway on a database file of its own, with a cache folder of its own
+    (throttle and django-axes counters: no gateway sees another's sign-ins)."""
 
     def __init__(self, db_path: Path, workers: int = 2, threads: int = 1, **env):
         self.db_path = db_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = gateway_env(db_path, **env)
+        # Not beside the file: its folder may be full or read-only in a fault test.
+        self.cache_dir = Path(tempfile.mkdtemp(prefix=f"ltplabs-test-gateway-{self.port}-"))
+        self.env = gateway_env(db_path, **{"DJANGO_CACHE_DIR": self.cache_dir, **env})
         self.workers, self.threads = workers, threads
         self.process: subprocess.Popen | None = None
         self.log_path = db_path.with_suffix(".gunicorn.log")
         self.command_prefix: list[str] = []  # e.g. setpriv, to serve without some of root's powers
 
     def start(self, timeout: float = 20.0) -> "Gateway":
+        """Start gunicorn and wait for /health/live; a start that fails stops what it started."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> "Gateway":
         import urllib.request
 
         collect_static(self.env)
@@ -176,6 +214,7 @@ class Gateway:
                 self.process.wait()
         if getattr(self, "log", None):
             self.log.close()
+        shutil.rmtree(self.cache_dir, ignore_errors=True)
 
     def staff_token(self, username: str = "http-staff", password: str = "http-staff-pass-123") -> str:
         import json

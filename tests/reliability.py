@@ -65,6 +65,15 @@ def clients_without_audit_row(path: Path) -> int:
     return rows(path, sql)[0][0]
 
 
+def rows_not_as_answered(path: Path, tag: str, answers: list[Answer]) -> int:
+    """Of the creates of clients e-mailed `tag-…`: each 201 whose client (with that id) is not in the
+    file, each refused one that landed anyway, and each client without its audit row."""
+    created = {answer.json["data"]["email"]: answer.json["clientId"] for answer in answers if answer.status == 201}
+    landed = dict(rows(path, "SELECT email, id FROM clients WHERE email LIKE ?", (f"{tag}-%",)))
+    missing = sum(1 for email, client_id in created.items() if landed.get(email) != client_id)
+    return missing + len(set(landed) - set(created)) + clients_without_audit_row(path)
+
+
 def worker_pids(master_pid: int) -> set[int]:
     """gunicorn's workers: the children of its master process."""
     try:
@@ -80,8 +89,9 @@ def summary(statuses) -> str:
     return ", ".join(f"{status} ×{count}" for status, count in sorted(counts.items(), key=lambda item: str(item[0])))
 
 
-def record(name: str, *, kind: str, tries: int, answered, rows_lost: int | None = 0, integrity: str = "ok") -> None:
-    """Note one fault or attack for docs/reliability.md."""
+def record(name: str, *, kind: str, tries: int, answered, rows_lost: int | str | None, integrity: str) -> None:
+    """Note one fault or attack for docs/reliability.md. rows_lost is what the test counted, or a
+    sentence saying why nothing could be counted; None for attacks, which count answers."""
     path = os.environ.get("RELIABILITY_OBSERVATIONS")
     if not path:
         return

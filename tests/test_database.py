@@ -283,3 +283,32 @@ def test_writer_waits_for_another_process_holding_the_lock(tmp_path):
     assert check.execute("SELECT COUNT(*) FROM clients WHERE email = 'w@example.com'").fetchone()[0] == 1
     assert check.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'client.create'").fetchone()[0] == 1
     check.close()
+
+
+WRITE_AND_CLOSE = (
+    "import django; django.setup(); from clients import services; from django.db import connection\n"
+    "services.client_create(actor=services.Actor.system(), name='Closer', email='closer@example.com', password_hash="
+    f"'{'$2b$10$' + 'a' * 53}')\n"
+    "connection.close()  # what gunicorn's worker_exit does\n"
+)
+
+
+def test_a_connection_closing_while_another_process_has_the_file_open_leaves_its_commits_in_the_file(tmp_path):
+    # SQLite's own checkpoint at close is only for the last connection: with another one open
+    # (the other gunicorn worker, stopping at the same moment), only the backend's checkpoint
+    # puts the commit into the file itself.
+    path = make_database_file(tmp_path)
+    other = sqlite3.connect(path)
+    try:
+        other.execute("SELECT COUNT(*) FROM clients").fetchone()
+        subprocess.run([sys.executable, "-c", WRITE_AND_CLOSE], cwd=ROOT, env=gateway_env(path), check=True, capture_output=True)
+        alone = tmp_path / "file-alone.db"
+        alone.write_bytes(path.read_bytes())  # the file without its -wal
+    finally:
+        other.close()
+    copy = sqlite3.connect(alone)
+    try:
+        assert copy.execute("SELECT COUNT(*) FROM clients WHERE email = 'closer@example.com'").fetchone() == (1,)
+        assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        copy.close()

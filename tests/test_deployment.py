@@ -435,7 +435,9 @@ def served(tmp_path):
         pytest.skip("runs gunicorn on a SQLite file")
     db_path = make_database_file(tmp_path, clients=5)
     port = free_port()
-    env = gateway_env(db_path, PORT=port, WEB_CONCURRENCY=1, GUNICORN_THREADS=2, GUNICORN_GRACEFUL_TIMEOUT=20)
+    env = gateway_env(
+        db_path, PORT=port, WEB_CONCURRENCY=1, GUNICORN_THREADS=2, GUNICORN_GRACEFUL_TIMEOUT=20, DJANGO_CACHE_DIR=tmp_path / "cache"
+    )
     env["DJANGO_TLS"] = "0"
     manage({**env, "DJANGO_DEBUG": "1"}, "create_dev_staff", "--username", "ops", "--password", "ops-pass-12345")
     collect_static(env)
@@ -449,18 +451,22 @@ def served(tmp_path):
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        assert process.poll() is None, log_path.read_text()
-        try:
-            with urllib.request.urlopen(f"{url}/health/live", timeout=1):
-                break
-        except OSError:
-            time.sleep(0.1)
-    yield {"url": url, "port": port, "process": process, "log": log_path, "db": db_path}
-    if process.poll() is None:
-        process.kill()
-        process.wait()
-    log.close()
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert process.poll() is None, log_path.read_text()
+            try:
+                with urllib.request.urlopen(f"{url}/health/live", timeout=1):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, f"gunicorn did not answer in 20 s: {log_path.read_text()[-2000:]}"
+                time.sleep(0.1)
+        yield {"url": url, "port": port, "process": process, "log": log_path, "db": db_path}
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        log.close()
 
 
 def staff_token(url: str) -> str:

@@ -1,5 +1,6 @@
 """The API from outside: a real gunicorn (2 workers) on a real file, as deployed."""
 
+import hashlib
 import json
 import sqlite3
 import subprocess
@@ -9,10 +10,11 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
-from tests.fixtures import ROOT, gateway_env, manage
+from tests.fixtures import ROOT, Gateway, gateway_env, make_database_file, manage
 
 pytestmark = pytest.mark.http
 
@@ -158,6 +160,58 @@ def test_read_only_gateway_serves_reads_and_answers_503_to_writes(gateway_factor
     assert status == 503 and "read-only" in body["error"]
     status, pair = call(f"{gateway.url}/api/auth/token", "POST", {"username": "http-staff", "password": "http-staff-pass-123"})
     assert status == 200 and pair["access"]
+
+
+RAW_WRITE = """
+import django
+django.setup()
+from django.db import connection
+try:
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE clients SET name = 'raw write' WHERE id = 1")
+except Exception as error:
+    print(f"refused: {type(error).__name__}: {error}")
+else:
+    print("written")
+"""
+
+
+def test_a_read_only_gateway_opens_the_file_read_only_so_sqlite_itself_refuses_a_write(gateway_factory):
+    writable = gateway_factory(clients=5)
+    token = writable.staff_token()
+    writable.stop()  # the last connection closed: everything is in the file itself
+    path = writable.db_path
+    assert not Path(f"{path}-wal").exists()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    gateway = gateway_factory(db_path=path, DATABASE_READ_ONLY="1")
+    status, page = call(f"{gateway.url}/api/clients?status=all", token=token)
+    # The gateway's own settings and backend, in a process of their own: past the view's guard.
+    raw = subprocess.run([sys.executable, "-c", RAW_WRITE], cwd=ROOT, env=gateway.env, capture_output=True, text=True, timeout=60)
+    gateway.stop()
+    assert status == 200 and len(page["data"]) == 5
+    assert raw.stdout.strip() == "refused: OperationalError: attempt to write a readonly database", raw.stdout + raw.stderr
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before  # not a byte of the file changed
+    assert rows(path, "SELECT COUNT(*) FROM clients WHERE name = 'raw write'") == [(0,)]
+
+
+def test_each_gateway_counts_sign_ins_in_a_cache_folder_of_its_own(gateway_factory):
+    first = gateway_factory(THROTTLE_STAFF_LOGIN="2/min")
+    second = gateway_factory(db_path=first.db_path, THROTTLE_STAFF_LOGIN="2/min")
+    first.staff_token()
+    sign_in = {"username": "http-staff", "password": "http-staff-pass-123"}
+    on_first = [call(f"{first.url}/api/auth/token", "POST", sign_in)[0] for _ in range(2)]
+    on_second = call(f"{second.url}/api/auth/token", "POST", sign_in)[0]
+    assert first.cache_dir != second.cache_dir
+    assert on_first == [200, 429]  # the limit set here, counted on this gateway alone
+    assert on_second == 200
+
+
+def test_a_gateway_that_fails_to_start_is_stopped_before_the_error_is_raised(tmp_path):
+    gateway = Gateway(make_database_file(tmp_path), workers=1)
+    with pytest.raises(RuntimeError, match="did not answer"):
+        gateway.start(timeout=0)
+    assert gateway.process.poll() is not None  # no gunicorn left behind
+    assert not gateway.cache_dir.exists()
 
 
 def test_gateway_refuses_to_start_in_production_without_keys(tmp_path):

@@ -199,8 +199,10 @@ def test_twenty_thousand_clients_move_to_postgresql_and_the_gateway_answers_the_
     again = manage(env, "migrate_to_postgres", "--to", target_url, check=False)
     assert again.returncode != 0 and "already holds rows" in again.stderr and "--replace" in again.stderr
 
-    gateways = [Gateway(source, workers=1).start(), Gateway(tmp_path / "pg", workers=1, DATABASE_URL=target_url).start()]
+    gateways = [Gateway(source, workers=1), Gateway(tmp_path / "pg", workers=1, DATABASE_URL=target_url)]
     try:
+        for gateway in gateways:
+            gateway.start()
         tokens = [
             call(f"{g.url}/api/auth/token", method="POST", body={"username": "mover", "password": "mover-pass-123"}) for g in gateways
         ]
@@ -298,3 +300,48 @@ def test_the_copy_is_one_snapshot_while_another_process_goes_on_writing(tmp_path
     written = db.execute("SELECT COUNT(*) FROM clients WHERE name = 'Writer'").fetchone()[0]
     db.close()
     assert copied < written  # what was written after the snapshot stayed behind, whole transactions only
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ("UPDATE clients SET notes = 'before' || char(0) || 'after' WHERE id = 4", "0x00"),
+        (
+            "INSERT INTO audit_log (actor_type, action, entity_type, entity_id, details) "
+            "VALUES ('system', 'nul.json', 'client', 4, '{\"note\": \"a\\u0000b\"}')",
+            "\\u0000",
+        ),
+        ("INSERT INTO clients (id, name, email, password_hash) VALUES (2147483648, 'Far', 'far@example.com', 'x')", "out of range"),
+    ],
+    ids=["NUL in text", "NUL escaped in JSON", "id past 2**31"],
+)
+def test_a_value_postgresql_cannot_keep_stops_the_copy_and_commits_nothing(tmp_path, change, said):
+    source = make_database_file(tmp_path, 10)
+    db = sqlite3.connect(source)
+    db.execute(change)
+    db.commit()
+    db.close()
+    target_url = scratch_database("refused")
+    result = manage(gateway_env(source), "migrate_to_postgres", "--to", target_url, check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the copy stopped, nothing of it was committed" in result.stderr and said in result.stderr, result.stderr
+    with psycopg.connect(target_url) as pg:
+        assert pg.execute("SELECT (SELECT COUNT(*) FROM clients) + (SELECT COUNT(*) FROM audit_log)").fetchone() == (0,)
+
+
+def test_a_source_whose_django_migrations_are_not_this_codes_is_refused_before_any_row_is_copied(tmp_path):
+    source = make_database_file(tmp_path, 10)
+    db = sqlite3.connect(source)
+    latest = "SELECT MAX(name) FROM django_migrations WHERE app = 'token_blacklist'"
+    db.execute(f"DELETE FROM django_migrations WHERE app = 'token_blacklist' AND name = ({latest})")  # one not applied
+    db.execute("INSERT INTO django_migrations (app, name, applied) VALUES ('clients', '9999_from_another_branch', '2026-01-01 00:00:00')")
+    db.commit()
+    db.close()
+    target_url = scratch_database("foreign")
+    result = manage(gateway_env(source), "migrate_to_postgres", "--to", target_url, check=False)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "the Django tables of the source are not at this code's migrations" in result.stderr, result.stderr
+    assert "unknown here: 1" in result.stderr and "run `manage.py migrate` on it first" in result.stderr
+    with psycopg.connect(target_url) as pg:
+        assert pg.execute("SELECT COUNT(*) FROM clients").fetchone() == (0,)
+        assert pg.execute("SELECT COUNT(*) FROM auth_user").fetchone() == (0,)

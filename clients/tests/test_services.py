@@ -104,6 +104,8 @@ def test_failing_audit_insert_rolls_back_the_client_and_its_access(actor):
 
 
 def test_update_records_each_changed_field_before_and_after(actor, client_row):
+    end_before = Client.objects.get(pk=client_row.id).access_end_date  # the stored value, read before the change
+    assert end_before is not None
     end = now() + timedelta(days=90)
     services.client_update(actor=actor, client_id=client_row.id, changes={"company": "Galp", "name": "Inês A.", "access_end_date": end})
     client_row.refresh_from_db()
@@ -112,7 +114,7 @@ def test_update_records_each_changed_field_before_and_after(actor, client_row):
     assert entry.details["before"] == {
         "company": None,
         "name": "Inês Araújo",
-        "access_end_date": entry.details["before"]["access_end_date"],
+        "access_end_date": end_before.strftime("%Y-%m-%d %H:%M:%S"),
     }
     assert entry.details["after"] == {"company": "Galp", "name": "Inês A.", "access_end_date": end.strftime("%Y-%m-%d %H:%M:%S")}
 

@@ -1,3 +1,5 @@
+import sqlite3
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connection
@@ -40,7 +42,11 @@ class Command(BaseCommand):
             self.stdout.write(f"pragma {name} = {value}")
             if value != expected and not (name == "journal_mode" and settings.DATABASE_READ_ONLY):
                 problems.append(f"pragma {name} is {value}, expected {expected}")
-        integrity = [row[0] for row in db.execute("PRAGMA integrity_check")]
+        try:
+            integrity = [row[0] for row in db.execute("PRAGMA integrity_check")]
+        except sqlite3.DatabaseError as exc:  # a damaged b-tree can stop the check itself
+            problems.append(f"integrity_check: could not finish: {exc}")
+            return problems
         self.stdout.write(f"integrity_check: {', '.join(integrity[:5])}")
         if integrity != ["ok"]:
             problems.append("integrity_check: " + "; ".join(integrity[:10]))
