@@ -74,25 +74,48 @@ logconfig_dict = {
 }
 
 
+def on_starting(server):
+    """Refuse to start, in one log line, on settings that cannot serve: a missing key, or static
+    files that were never collected (every admin page would be a 500 behind a green /health)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ltplabs.settings")
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        from ltplabs.staticfiles import static_files_problem
+
+        problem = static_files_problem()
+    except ImproperlyConfigured as exc:
+        problem = str(exc)
+    if problem:
+        server.log.error("%s", problem)
+        sys.exit(1)
+
+
+# Every Django database connection this worker opened, whichever thread opened it (id -> wrapper).
+# Django keeps one per thread (CONN_MAX_AGE=None) and connections.close_all() reaches only the
+# calling thread's; a gthread worker's pool threads hold the others.
+opened_connections = {}
+
+
+def remember_connection(sender, connection, **kwargs):
+    opened_connections[id(connection)] = connection
+
+
+def post_fork(server, worker):
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(remember_connection, weak=False, dispatch_uid="gunicorn_remember_connection")
+
+
 def worker_exit(server, worker):
-    """Close every database connection of the worker, whichever thread opened it, once its requests are done.
-
-    Django keeps one connection per thread (CONN_MAX_AGE=None) and connections.close_all() only
-    reaches the calling thread's; a gthread worker's pool threads hold the others. Closed cleanly,
-    the last SQLite connection checkpoints the WAL and PostgreSQL sees a proper goodbye.
-    """
-    if "django.db" not in sys.modules:
-        return  # the worker died before loading the app
-    import gc
-
-    from django.db.backends.base.base import BaseDatabaseWrapper
-
+    """Close every database connection the worker opened, once its requests are done: the last
+    SQLite connection then checkpoints the WAL, and PostgreSQL sees a proper goodbye. Never raises."""
     closed = 0
-    for wrapper in [obj for obj in gc.get_objects() if isinstance(obj, BaseDatabaseWrapper)]:
-        if wrapper.connection is None:
-            continue
+    for wrapper in list(opened_connections.values()):
         try:
-            wrapper.inc_thread_sharing()
+            if wrapper.connection is None:
+                continue
+            wrapper.inc_thread_sharing()  # opened by another thread
             wrapper.close()
             closed += 1
         except Exception as exc:  # one broken connection must not keep the others open

@@ -60,6 +60,10 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
+
+    # Timing requests, not collectstatic: the plain storage needs no manifest (ltplabs/staticfiles.py).
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
     from rest_framework_simplejwt.tokens import AccessToken

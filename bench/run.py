@@ -109,6 +109,7 @@ def gateway_env(db_path: Path, port: int = 0) -> dict[str, str]:
         JWT_SECRET=SECRET,
         JWT_ACCESS_MINUTES="240",
         DJANGO_CACHE_DIR=str(WORK / "cache"),
+        DJANGO_STATIC_ROOT=str(WORK / "static"),
         DATABASE_PATH=str(db_path),
         PORT=str(port),
     )
@@ -136,6 +137,13 @@ def gateway_bin() -> Path:
         )
         marker.write_text(stamp)
     return DEPLOYED_VENV / "bin"
+
+
+@functools.cache
+def collect_static(static_root: Path) -> None:
+    """The admin's and the API docs' files: gunicorn.conf.py refuses to start without them."""
+    env = {**gateway_env(static_root / "unused.db"), "DJANGO_STATIC_ROOT": str(static_root)}
+    subprocess.run([str(gateway_bin() / "python"), "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
 
 def manage(db_path: Path, *args: str) -> None:
@@ -328,6 +336,7 @@ class Gateway(Server):
     name = "gateway"
 
     def launch(self) -> None:
+        collect_static(WORK / "static")
         command = [str(gateway_bin() / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "ltplabs.wsgi"]
         self.spawn(command, gateway_env(self.db_path, self.port), cwd=ROOT)
         wait_for(f"{self.url}/health/live", self.process, self.log_path)

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.contrib import admin
+from django.urls import reverse_lazy
 
 
 class WritableUnlessReadOnly:
@@ -34,6 +35,7 @@ class LTPLabsAdminSite(admin.AdminSite):
     site_header = "LTP Labs administration"
     site_title = "LTP Labs admin"
     index_title = "Clients, demo access and the audit trail"
+    site_url = reverse_lazy("landing")  # "View site": the gateway's landing page
 
     def register(self, model_or_iterable, admin_class=None, **options):
         # Every model admin, ours or a library's (staff users, groups, JWT blacklist), in one place.

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_safe
 
 from ltplabs.http.middleware import request_id
 from ltplabs.schema import LEGACY_TABLES, schema_problems
+from ltplabs.staticfiles import static_files_problem
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +67,20 @@ def ready(request):
     except DatabaseError as exc:
         connection.close()
         return _answer(str(exc))
-    if differences:
+    # The admin and the API docs could not render without their static files (a 500 on every page).
+    static_problem = static_files_problem()
+    if differences or static_problem:
         body = {
             "status": "unhealthy",
             "database": "connected",
-            "schema": "incompatible",
-            "problems": differences,
+            "schema": "incompatible" if differences else "ok",
+            "static_files": "missing" if static_problem else "ok",
+            "problems": differences + ([static_problem] if static_problem else []),
             "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
         }
+        logger.warning("readiness check failed: %s", "; ".join(body["problems"]))
         return JsonResponse(body, status=503)
-    return _answer(None, schema="ok")
+    return _answer(None, schema="ok", static_files="ok")
 
 
 def security_headers() -> list[tuple[str, str]]:

@@ -4,6 +4,8 @@ Development defaults apply only with DJANGO_DEBUG=1; anywhere else a missing sec
 stops start-up with a sentence naming it.
 """
 
+import hashlib
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -182,11 +184,20 @@ if DEBUG:
 DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
-# Throttle counters are shared by the workers of one pod through files in a tmp folder.
+
+def default_cache_dir(project: Path, database: dict) -> Path:
+    """A tmp folder of this installation's own: one per project folder and database, so that two
+    checkouts (or one checkout on two files) on a host never share throttle and lockout counters."""
+    where = database["NAME"] if database["ENGINE"] == "ltplabs.sqlite" else f"{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    digest = hashlib.sha256(f"{project.resolve()}\n{where}".encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"ltplabs-gateway-cache-{digest}"
+
+
+# Throttle counters and sign-in lockouts are shared by the workers of one pod through files in a tmp folder.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": env("DJANGO_CACHE_DIR", "/tmp/ltplabs-gateway-cache"),
+        "LOCATION": env("DJANGO_CACHE_DIR") or str(default_cache_dir(BASE_DIR, DATABASES["default"])),
     }
 }
 

@@ -1,6 +1,15 @@
 from django.contrib import admin
+from django.shortcuts import render
 from django.urls import include, path
+from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+
+@require_safe
+def landing(request):
+    """What this is and where to go: the admin, the API docs, the probes (the admin's "View site")."""
+    return render(request, "landing.html", admin.site.each_context(request))
+
 
 # Django tries the patterns in order: the API's routes first, as they take the traffic.
 urlpatterns = [
@@ -9,6 +18,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("health.urls")),
     path("admin/", admin.site.urls),
+    path("", landing, name="landing"),
 ]
 
 handler400 = "ltplabs.api.errors.handler400"

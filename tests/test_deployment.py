@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.fixtures import IS_POSTGRES, ROOT, free_port, gateway_env, make_database_file, manage
+from tests.fixtures import IS_POSTGRES, ROOT, collect_static, free_port, gateway_env, make_database_file, manage
 
 K8S = ROOT / "k8s"
 KUSTOMIZATIONS = sorted(path.parent.relative_to(K8S).as_posix() for path in K8S.rglob("kustomization.yaml"))
@@ -327,6 +327,104 @@ def test_keys_can_come_from_mounted_files(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# --- a production run from a checkout, as the README's "Deploying from a checkout" says -------
+
+
+def wait_until_serving(process: subprocess.Popen, url: str, log: Path) -> None:
+    for _ in range(600):
+        assert process.poll() is None, log.read_text()
+        try:
+            with urllib.request.urlopen(f"{url}/health/live", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"gunicorn did not answer: {log.read_text()[-2000:]}")
+
+
+def get(url: str) -> tuple[int, str, str]:
+    """(status, content type, body) of a GET, errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, response.headers["Content-Type"], response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers["Content-Type"], error.read().decode()
+
+
+def linked(page: str, pattern: str) -> str:
+    """The href of the one stylesheet of `page` matching `pattern`."""
+    (href,) = re.findall(rf'<link[^>]*href="([^"]*{pattern}[^"]*)"', page)
+    return href
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="a checkout on its SQLite file")
+def test_production_run_from_a_checkout_serves_the_admin_and_docs_with_their_css_or_refuses_to_start(tmp_path):
+    static_root = tmp_path / "staticfiles"
+    env = {**production_env(tmp_path, PORT=free_port(), DJANGO_STATIC_ROOT=static_root, TMPDIR=tmp_path), "DJANGO_TLS": "0"}
+    env.pop("DJANGO_CACHE_DIR", None)  # the default: a folder of this installation's own, under TMPDIR
+    manage(env, "initdb")
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "ltplabs.wsgi"]
+
+    # Before collectstatic: no start, one JSON line that names the command, nothing on stderr.
+    refused = subprocess.run(gunicorn, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0
+    assert refused.stderr == ""
+    entries = [json.loads(line) for line in refused.stdout.splitlines()]
+    (error,) = [entry for entry in entries if entry["level"] == "ERROR"]
+    assert "manage.py collectstatic" in error["message"] and str(static_root) in error["message"]
+    assert "Traceback" not in refused.stdout and "Listening at" not in refused.stdout
+
+    manage(env, "collectstatic", "--noinput", "-v", "0")
+    admin_env = {**env, "DJANGO_SUPERUSER_PASSWORD": "first-staff-pass-123"}
+    manage(admin_env, "createsuperuser", "--noinput", "--username", "first-staff", "--email", "ops@example.com")
+    log_path, err_path = tmp_path / "gunicorn.log", tmp_path / "gunicorn.err"
+    port = free_port()  # chosen just before gunicorn binds it, as Gateway does: another process may take a port meanwhile
+    env["PORT"], url = str(port), f"http://127.0.0.1:{port}"
+    with open(log_path, "w") as log, open(err_path, "w") as err:
+        process = subprocess.Popen(gunicorn, cwd=ROOT, env=env, stdout=log, stderr=err)
+    try:
+        wait_until_serving(process, url, log_path)
+        assert f"Listening at: http://0.0.0.0:{port}" in log_path.read_text()  # this gunicorn answers, not another one
+        status, _, body = get(f"{url}/health/ready")
+        assert status == 200 and json.loads(body)["static_files"] == "ok", body
+        status, _, login = get(f"{url}/admin/login/")
+        assert status == 200 and "LTP Labs" in login
+        css = linked(login, r"admin/css/base\.[0-9a-f]+\.css")
+        status, content_type, _ = get(f"{url}{css}")
+        assert (status, content_type) == (200, 'text/css; charset="utf-8"')
+        status, _, landing = get(f"{url}/")
+        assert status == 200 and linked(landing, r"admin/css/base\.[0-9a-f]+\.css") == css
+        status, _, docs = get(f"{url}/api/docs/")
+        assert status == 200
+        swagger_css = linked(docs, r"swagger-ui-dist/swagger-ui\.[0-9a-f]+\.css")
+        status, content_type, _ = get(f"{url}{swagger_css}")
+        assert (status, content_type) == (200, 'text/css; charset="utf-8"')
+
+        # The files gone from under it: the admin could no longer be served, and readiness says so.
+        (static_root / css.removeprefix("/static/")).unlink()
+        status, _, body = get(f"{url}/health/ready")
+        assert status == 503 and json.loads(body)["static_files"] == "missing", body
+        assert "collectstatic" in " ".join(json.loads(body)["problems"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+    assert process.returncode == 0, log_path.read_text()[-3000:] + err_path.read_text()
+    assert err_path.read_text() == ""  # whitenoise's "No directory at" warning among others
+    assert all(json.loads(line) for line in log_path.read_text().splitlines())
+    assert [path.name for path in tmp_path.glob("ltplabs-gateway-cache-*")], "the default cache folder"
+
+
+def test_gunicorn_without_a_key_refuses_to_start_in_one_json_line_naming_it(tmp_path):
+    env = {**production_env(tmp_path, PORT=free_port()), "DJANGO_TLS": "0"}
+    del env["DJANGO_SECRET_KEY"]
+    refused = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "ltplabs.wsgi"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert refused.returncode != 0 and refused.stderr == ""
+    (error,) = [entry for entry in map(json.loads, refused.stdout.splitlines()) if entry["level"] == "ERROR"]
+    assert error["message"].startswith("DJANGO_SECRET_KEY is not set") and "Traceback" not in refused.stdout
+
+
 # --- gunicorn.conf.py on a real gunicorn: JSON logs, graceful shutdown ------------------------
 
 
@@ -342,6 +440,7 @@ def served(tmp_path):
     )
     env["DJANGO_TLS"] = "0"
     manage({**env, "DJANGO_DEBUG": "1"}, "create_dev_staff", "--username", "ops", "--password", "ops-pass-12345")
+    collect_static(env)
     log_path = tmp_path / "gunicorn.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
@@ -476,6 +575,38 @@ def test_sigterm_finishes_the_request_in_flight_and_closes_the_database(served):
     assert closed and sum(closed) >= 1
     with sqlite3.connect(served["db"]) as db:
         assert db.execute("SELECT count(*) FROM clients WHERE email = 'in-flight@ops.test'").fetchone()[0] == 1
+
+
+def open_files(pid: int, path: Path) -> int:
+    """How many file descriptors of process pid have `path` open: one per SQLite connection."""
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd) == str(path)
+        except OSError:
+            pass  # closed meanwhile
+    return count
+
+
+def test_worker_exit_after_the_api_schema_closes_every_connection_it_opened_and_raises_nothing(served):
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = staff_token(served["url"])
+    with urllib.request.urlopen(f"{served['url']}/api/schema/", timeout=30) as response:
+        assert response.status == 200
+    request = urllib.request.Request(f"{served['url']}/api/clients?limit=1", headers={"Authorization": f"Bearer {token}"})
+    with ThreadPoolExecutor(4) as pool:  # both of the worker's threads, most likely
+        assert {answer.status for answer in pool.map(lambda _: urllib.request.urlopen(request, timeout=30), range(8))} == {200}
+    (worker,) = [int(pid) for pid in re.findall(r"Booting worker with pid: (\d+)", served["log"].read_text())]
+    opened = open_files(worker, served["db"])
+    assert opened >= 1
+    assert stop(served) == 0
+    log = served["log"].read_text()
+    entries = [json.loads(line) for line in log.splitlines()]
+    assert not [entry for entry in entries if entry["level"] in ("WARNING", "ERROR") or "exc" in entry], log
+    assert "Traceback" not in log and "Exception during worker exit" not in log
+    (closed,) = [int(count) for count in re.findall(rf"worker {worker} closed (\d+) database connection", log)]
+    assert closed == opened
 
 
 def test_gunicorn_settings_come_from_the_environment():

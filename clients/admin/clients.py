@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
@@ -262,7 +263,7 @@ class ClientAdmin(admin.ModelAdmin):
     def export_csv(self, request):
         """The change list's clients as CSV, with its search and filters, streamed."""
         if not self.has_view_permission(request):
-            raise admin.sites.PermissionDenied
+            raise PermissionDenied
         changelist = self.get_changelist_instance(request)
         rows = changelist.get_queryset(request).values_list(
             "id", "name", "email", "company", "phone", "is_active", "access_end_date", "demo_count", "data_registo"

@@ -7,8 +7,9 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import AccessToken
 
 from clients.models import Client
 
@@ -59,7 +60,12 @@ class StaffJWTAuthentication(JWTAuthentication):
         verified = _verified_tokens.get(raw_token)
         if verified is not None and time.time() < verified[0]:
             return verified[1]
-        token = super().get_validated_token(raw_token)
+        try:
+            token = super().get_validated_token(raw_token)
+        except InvalidToken:
+            if is_valid(ClientAccessToken, raw_token):
+                raise exceptions.PermissionDenied("A client token cannot be used on staff routes.") from None
+            raise
         exp = token.get("exp")
         if isinstance(exp, int | float):
             if len(_verified_tokens) >= VERIFIED_TOKENS_MAX:
@@ -78,6 +84,15 @@ class StaffJWTAuthentication(JWTAuthentication):
         user.get_all_permissions()  # loaded now, so that the cached user carries them
         _staff_cache[user_id] = (time.monotonic() + STAFF_CACHE_SECONDS, user)
         return user
+
+
+def is_valid(token_class, raw_token) -> bool:
+    """Whether raw_token is a good token of that kind: told apart from a bad one only to say what is wrong."""
+    try:
+        token_class(raw_token.decode("ascii") if isinstance(raw_token, bytes) else raw_token)
+    except (TokenError, UnicodeDecodeError):
+        return False
+    return True
 
 
 @dataclass
@@ -110,6 +125,8 @@ class ClientJWTAuthentication(BaseAuthentication):
         try:
             token = ClientAccessToken(parts[1].decode("ascii"))
         except (TokenError, UnicodeDecodeError):
+            if is_valid(AccessToken, parts[1]):
+                raise exceptions.PermissionDenied("A staff token cannot be used on client routes.") from None
             raise exceptions.AuthenticationFailed("The token is invalid or expired.") from None
         client = Client.objects.filter(pk=token.get("client_id")).first()
         if client is None or client.status != "active":

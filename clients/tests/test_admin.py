@@ -2,6 +2,7 @@
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import bcrypt
@@ -434,6 +435,27 @@ def test_audit_log_is_read_only_for_everyone_even_a_superuser(entries):
     assert AuditLog.objects.get(pk=entry.pk).action == entry.action
 
 
+# --- the landing page, the admin's "View site" ------------------------------------------------
+
+
+def test_landing_page_says_what_this_is_and_links_the_admin_docs_and_probes_in_the_admins_look():
+    response = Browser().get("/")
+    page = response.content.decode()
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
+    assert "LTP Labs API gateway" in page
+    for href in (reverse("admin:index"), reverse("docs"), reverse("schema"), "/health", "/health/ready", "/health/live"):
+        assert f'href="{href}"' in page, href
+    assert 'href="/static/admin/css/base.css"' in page and 'id="site-name"' in page  # admin/base_site.html
+    assert Browser().post("/").status_code == 405
+
+
+def test_admins_view_site_link_opens_the_landing_page(browser):
+    page = browser.get(reverse("admin:index")).content.decode()
+    (href,) = re.findall(r'<a href="([^"]*)">View site</a>', page)
+    assert href == "/"
+    assert browser.get(href).status_code == 200
+
+
 # --- CSV export ---------------------------------------------------------------------------
 
 
@@ -468,6 +490,14 @@ def test_csv_export_neutralises_spreadsheet_formulas_but_keeps_phone_numbers(bro
     Client.objects.filter(pk=client.pk).update(phone="+351 912345678")
     [row] = export(browser)
     assert (row["name"], row["company"], row["phone"]) == ('\'=HYPERLINK("http://x")', "'@SUM(A1)", "+351 912345678")
+
+
+def test_csv_export_without_view_permission_is_403(people):
+    browser = Browser()
+    browser.force_login(make_staff("no-view", ["clients.change_demo"]))
+    response = browser.get(reverse("admin:clients_client_export"))
+    assert response.status_code == 403
+    assert "Ana Silva" not in response.content.decode()
 
 
 # --- read-only database, login throttling -------------------------------------------------

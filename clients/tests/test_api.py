@@ -398,13 +398,30 @@ def test_me_shows_the_clients_profile_and_demos(anon_api):
     assert no_hash_anywhere(body)
 
 
-def test_client_tokens_cannot_reach_staff_routes_nor_staff_tokens_me(anon_api, staff_user):
+def test_a_token_of_the_wrong_kind_is_403_saying_which_kind(anon_api, staff_user):
     make_client("ct@example.com")
     access = client_login(anon_api, "ct@example.com").json()["access"]
     anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
-    assert anon_api.get("/api/clients").status_code == 401
+    wrong_kind = {"success": False, "error": "A client token cannot be used on staff routes."}
+    for route in ("/api/clients", "/api/demos", "/api/audit-log"):
+        response = anon_api.get(route)
+        assert (response.status_code, response.json()) == (403, wrong_kind)
     anon_api.credentials(HTTP_AUTHORIZATION=bearer(staff_user))
-    assert anon_api.get("/api/me").status_code in (401, 403)
+    response = anon_api.get("/api/me")
+    assert (response.status_code, response.json()) == (403, {"success": False, "error": "A staff token cannot be used on client routes."})
+
+
+def test_a_bad_token_is_still_401_invalid_on_both_kinds_of_route(anon_api, staff_user):
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    expired = AccessToken.for_user(staff_user)
+    expired.set_exp(lifetime=-timedelta(seconds=1))
+    for token in ("not.a.token", str(expired), str(AccessToken.for_user(staff_user)).rsplit(".", 1)[0] + "." + "A" * 43):
+        anon_api.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        for route in ("/api/clients", "/api/me"):
+            response = anon_api.get(route)
+            assert response.status_code == 401, (token, route)
+            assert "cannot be used" not in response.json()["error"]
 
 
 def test_deactivated_clients_token_stops_working_at_once(anon_api):

@@ -53,6 +53,20 @@ def test_ready_is_503_naming_what_differs(client, tmp_path, settings, django_db_
     assert "view v_demo_usage is missing" in body["problems"]
 
 
+@pytest.mark.django_db
+def test_ready_is_503_when_the_admin_could_not_render_for_lack_of_static_files(client, settings, tmp_path):
+    settings.STATIC_ROOT = tmp_path / "never-collected"
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
+    with pytest.raises(ValueError, match="Missing staticfiles manifest entry"):
+        client.get("/admin/login/")  # what readiness foresees: the admin's pages would be 500s
+    response = client.get("/health/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["status"], body["database"], body["schema"], body["static_files"]) == ("unhealthy", "connected", "ok", "missing")
+    (problem,) = body["problems"]
+    assert "manage.py collectstatic" in problem and str(tmp_path / "never-collected") in problem
+
+
 def test_request_id_is_echoed_when_sane(client):
     assert client.get("/health/live", HTTP_X_REQUEST_ID="abc-123")["X-Request-ID"] == "abc-123"
     replaced = [client.get("/health/live", HTTP_X_REQUEST_ID="bad id\n")["X-Request-ID"] for _ in range(2)]
