@@ -1,4 +1,4 @@
 """Test fixtures shared by every app: a real ltplabs.db file built from database/schema.sql,
 staff users with chosen permissions, API clients, and a real gunicorn for HTTP-level tests."""
 
-from tests.fixtures import *  # noqa: F401,F403
+pytest_plugins = ["tests.fixtures"]

@@ -35,7 +35,7 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # The runtime control socket would live under $HOME, which the image mounts read-only; nothing uses it.
 control_socket_disable = True
 
-# The gateway writes its own access line (ltplabs.logging.RequestLogMiddleware: request id, user,
+# The gateway writes its own access line (ltplabs.http.access_log.RequestLogMiddleware: request id, user,
 # duration). gunicorn's, with GUNICORN_ACCESS_LOG=1, is for when that one is turned off.
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "0") == "1" else None
 access_log_format = (

@@ -10,7 +10,10 @@ class ClientsConfig(AppConfig):
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self):
-        from . import schema  # noqa: F401  (registers the OpenAPI descriptions of our authenticators)
+        from .api import openapi  # noqa: F401  (registers the OpenAPI descriptions of our authenticators)
+        from .api.authentication import connect_staff_signals
+
+        connect_staff_signals()
 
         if settings.DATABASE_READ_ONLY:
             # Signing in to the admin would write auth_user.last_login to a read-only file.

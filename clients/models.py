@@ -1,13 +1,16 @@
 """Unmanaged models over the tables and views of ltplabs.db (owned by the database component).
 
 Nothing here is created or altered by migrations. The database's own constraints and
-triggers do the work (`on_delete=DO_NOTHING`), and every write goes through services.py.
+triggers do the work (`on_delete=DO_NOTHING`), and every write goes through services.py; the status and
+days_remaining rules, and the time format, are those of rules.py and legacy_time.py.
 """
 
 from datetime import datetime
 
 from django.db import models
-from django.utils import timezone
+
+from . import rules
+from .legacy_time import format_time, now
 
 
 class LegacyDateTimeField(models.DateTimeField):
@@ -27,25 +30,19 @@ class LegacyDateTimeField(models.DateTimeField):
         return super().get_db_prep_value(value, connection, prepared=True)
 
 
-def now() -> "timezone.datetime":
-    """The current UTC time at the database's one-second resolution."""
-    return timezone.now().replace(microsecond=0)
-
-
 class ClientQuerySet(models.QuerySet):
     def by_email(self, email: str):
         # clients.email is COLLATE NOCASE (citext on PostgreSQL): '=' ignores case there.
         return self.filter(email=email)
 
     def active(self):
-        at = now()
-        return self.filter(is_active=True).filter(models.Q(access_end_date__isnull=True) | models.Q(access_end_date__gt=at))
+        return self.filter(rules.status_q(rules.ACTIVE, now()))
 
     def expired(self):
-        return self.filter(is_active=True, access_end_date__lte=now())
+        return self.filter(rules.status_q(rules.EXPIRED, now()))
 
     def inactive(self):
-        return self.filter(is_active=False)
+        return self.filter(rules.status_q(rules.INACTIVE, now()))
 
 
 class Client(models.Model):
@@ -76,11 +73,7 @@ class Client(models.Model):
 
     @property
     def status(self) -> str:
-        if not self.is_active:
-            return "inactive"
-        if self.access_end_date is not None and self.access_end_date <= now():
-            return "expired"
-        return "active"
+        return rules.status(self.is_active, self.access_end_date, now())
 
 
 class Demo(models.Model):
@@ -145,7 +138,7 @@ class AuditLog(models.Model):
         verbose_name_plural = "audit log"
 
     def __str__(self):
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.entity_type} {self.entity_id}"
+        return f"{format_time(self.created_at)} {self.action} {self.entity_type} {self.entity_id}"
 
 
 class ActiveClient(models.Model):

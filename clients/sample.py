@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
 
-from ltplabs.postgres import reset_sequences
+from ltplabs.schema import reset_sequences
+
+from .legacy_time import format_time, parse_time
 
 SAMPLE_PASSWORD = "ltplabs-demo"
 PASSWORD_HASH = "$2b$10$.F1S/9sN1v/GCvIeXCBqi.nsCy/bbhJtTjTAsZdVdPighTlkhYFzK"  # 'ltplabs-demo'
@@ -32,14 +34,14 @@ BATCH = 5000
 
 
 def _ts(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return format_time(moment)
 
 
 def _sql_time(text: str | None):
     """SQLite keeps times as text; PostgreSQL takes them as timestamps."""
     if text is None or connection.vendor == "sqlite":
         return text
-    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    return parse_time(text)
 
 
 def load_sample(clients: int, seed: int = 7, progress=None) -> None:

@@ -1,39 +1,18 @@
 """Input and output shapes of the API. Output never includes password_hash."""
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ltplabs.api.serializers import InputSerializer, StrictSerializer
+
+from . import rules
+from .legacy_time import FORMAT
 from .selectors import CLIENT_STATUSES
-from .services import ACCESS_DAYS_MAX, NAME_MAX_CHARS
 
-
-class InputSerializer(serializers.Serializer):
-    """Validates a request's body or query. DRF deep-copies a serializer's declared fields for
-    every instance, re-running each field's __init__, so that an instance may change its own
-    fields: a third of the time of validating a new client's body (bench/README.md). Input
-    serializers never change their fields, so each instance binds shallow copies of them; a
-    copy shares its field's arguments, validators and messages, which nothing changes."""
-
-    def get_fields(self):
-        return {name: _shallow_copy(field) for name, field in self._declared_fields.items()}
-
-
-def _shallow_copy(field: serializers.Field) -> serializers.Field:
-    """copy.copy(field), without the generic __reduce_ex__ protocol it goes through."""
-    clone = object.__new__(type(field))
-    clone.__dict__.update(field.__dict__)
-    return clone
-
-
-class StrictSerializer(InputSerializer):
-    """Refuses fields it does not know, so a caller cannot believe it set `id` or `created_by`."""
-
-    def validate(self, attrs):
-        if isinstance(self.initial_data, dict):
-            unknown = sorted(set(self.initial_data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({field: ["This field cannot be set."] for field in unknown})
-        return attrs
+# Paging, for every list (and the fast path of plain_page_query).
+LIMIT_DEFAULT, LIMIT_MAX = 100, settings.API_MAX_PAGE_SIZE
+OFFSET_MAX = 2_000_000_000
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -49,33 +28,36 @@ class StrictBooleanField(serializers.BooleanField):
 class DatabaseTimeField(serializers.DateTimeField):
     """A time in ltplabs.db's own text format, which is not the ISO 8601 of OpenAPI's date-time."""
 
+    def __init__(self, **kwargs):
+        super().__init__(format=FORMAT, **kwargs)
+
 
 # --- input -----------------------------------------------------------------------------
 
 
 class ClientCreateInput(StrictSerializer):
-    name = serializers.CharField(max_length=NAME_MAX_CHARS)
-    email = serializers.EmailField(max_length=254)
+    name = serializers.CharField(max_length=rules.NAME_MAX_CHARS)
+    email = serializers.EmailField(max_length=rules.EMAIL_MAX_CHARS)
     password = serializers.CharField(required=False, trim_whitespace=False, write_only=True, max_length=200)
     password_hash = serializers.CharField(required=False, write_only=True, max_length=200)
-    company = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200)
-    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=50)
-    notes = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=10000)
-    access_days = serializers.IntegerField(required=False, default=30, min_value=1, max_value=ACCESS_DAYS_MAX)
+    company = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=rules.COMPANY_MAX_CHARS)
+    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=rules.PHONE_MAX_CHARS)
+    notes = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=rules.NOTES_MAX_CHARS)
+    access_days = serializers.IntegerField(required=False, default=rules.ACCESS_DAYS_DEFAULT, min_value=1, max_value=rules.ACCESS_DAYS_MAX)
     demos = serializers.ListField(child=serializers.CharField(max_length=100), required=False, default=list, max_length=100)
 
 
 class ClientUpdateInput(StrictSerializer):
-    name = serializers.CharField(required=False, max_length=NAME_MAX_CHARS)
-    company = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=200)
-    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=50)
-    notes = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=10000)
+    name = serializers.CharField(required=False, max_length=rules.NAME_MAX_CHARS)
+    company = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=rules.COMPANY_MAX_CHARS)
+    phone = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=rules.PHONE_MAX_CHARS)
+    notes = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=rules.NOTES_MAX_CHARS)
     is_active = StrictBooleanField(required=False)
     access_end_date = serializers.DateTimeField(required=False, allow_null=True)
 
 
 class ExtendInput(StrictSerializer):
-    days = serializers.IntegerField(min_value=1, max_value=ACCESS_DAYS_MAX)
+    days = serializers.IntegerField(min_value=1, max_value=rules.ACCESS_DAYS_MAX)
 
 
 class GrantInput(StrictSerializer):
@@ -84,17 +66,29 @@ class GrantInput(StrictSerializer):
 
 
 class ClientListQuery(InputSerializer):
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2_000_000_000)
+    limit = serializers.IntegerField(required=False, default=LIMIT_DEFAULT, min_value=1, max_value=LIMIT_MAX)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=OFFSET_MAX)
     cursor = serializers.CharField(required=False, max_length=200)
     search = serializers.CharField(required=False, max_length=200)
     company = serializers.CharField(required=False, max_length=200)
-    status = serializers.ChoiceField(choices=CLIENT_STATUSES, required=False, default="active")
+    status = serializers.ChoiceField(choices=CLIENT_STATUSES, required=False, default=rules.ACTIVE)
+
+
+def plain_page_query(params) -> dict | None:
+    """What ClientListQuery gives for a query of nothing but in-range ?limit=&offset= digits, the
+    common case, without building the serializer (DRF deep-copies its fields per request); None
+    for anything else, which then goes through ClientListQuery."""
+    query = {"limit": LIMIT_DEFAULT, "offset": 0, "status": rules.ACTIVE}
+    for name, values in params.lists():
+        if name not in ("limit", "offset") or len(values) != 1 or not (values[0].isascii() and values[0].isdecimal()):
+            return None
+        query[name] = int(values[0])
+    return query if 1 <= query["limit"] <= LIMIT_MAX and query["offset"] <= OFFSET_MAX else None
 
 
 class AuditQuery(InputSerializer):
-    limit = serializers.IntegerField(required=False, default=100, min_value=1, max_value=1000)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=2_000_000_000)
+    limit = serializers.IntegerField(required=False, default=LIMIT_DEFAULT, min_value=1, max_value=LIMIT_MAX)
+    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=OFFSET_MAX)
     entity_type = serializers.CharField(required=False, max_length=100)
     entity_id = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
     action = serializers.CharField(required=False, max_length=100)
@@ -105,7 +99,7 @@ class AuditQuery(InputSerializer):
 
 
 class ClientLoginInput(InputSerializer):
-    email = serializers.CharField(max_length=254, trim_whitespace=True)
+    email = serializers.CharField(max_length=rules.EMAIL_MAX_CHARS, trim_whitespace=True)
     password = serializers.CharField(max_length=200, trim_whitespace=False, write_only=True)
 
 
@@ -131,7 +125,7 @@ class ClientOutput(serializers.Serializer):
     updated_at = serializers.CharField()
     days_remaining = serializers.IntegerField(allow_null=True)
     demo_count = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=("active", "expired", "inactive"))
+    status = serializers.ChoiceField(choices=rules.STATUSES)
 
 
 class ClientDetailOutput(ClientOutput):

@@ -7,176 +7,23 @@ so a busy database makes the writer wait (busy_timeout) instead of failing half-
 
 from __future__ import annotations
 
-import functools
-import math
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import bcrypt
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, models, transaction
+from django.db import IntegrityError, transaction
 
-from .models import AuditLog, Client, ClientDemoAccess, Demo, now
+from ltplabs.exceptions import Conflict, InvalidCredentials, NotFound
 
-PASSWORD_MIN_BYTES = 8
-PASSWORD_MAX_BYTES = 72  # bcrypt reads no further
-NAME_MAX_CHARS = 200
-ACCESS_DAYS_MAX = 3650
-BCRYPT_HASH = re.compile(r"\$2[ab]\$(\d\d)\$[./A-Za-z0-9]{53}")
+from . import rules
+from .audit import Actor, audit, insert
+from .legacy_time import format_time, now
+from .models import Client, ClientDemoAccess, Demo
+from .passwords import check_password, dummy_check, hash_password, validate_password_hash
+
 UPDATABLE_FIELDS = ("name", "company", "phone", "notes", "is_active", "access_end_date")
-
-
-class ServiceError(Exception):
-    """A refusal the caller can act on; `status` is the HTTP status the API answers with."""
-
-    status = 400
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-
-class NotFound(ServiceError):
-    status = 404
-
-
-class Conflict(ServiceError):
-    status = 409
-
-
-class InvalidCredentials(ServiceError):
-    status = 401
-
-    def __init__(self):
-        super().__init__("Invalid e-mail or password.")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who makes a change, and from where (written to audit_log)."""
-
-    type: str
-    id: int | None = None
-    ip_address: str | None = None
-    user_agent: str | None = None
-
-    @classmethod
-    def staff(cls, user, request=None) -> Actor:
-        return cls("staff", user.pk, *_origin(request))
-
-    @classmethod
-    def client(cls, client_id: int, request=None) -> Actor:
-        return cls("client", client_id, *_origin(request))
-
-    @classmethod
-    def system(cls) -> Actor:
-        return cls("system")
-
-
-def _origin(request) -> tuple[str | None, str | None]:
-    if request is None:
-        return None, None
-    meta = request.META
-    return meta.get("REMOTE_ADDR"), (meta.get("HTTP_USER_AGENT") or "")[:500] or None
-
-
-def insert(instance: models.Model) -> models.Model:
-    """INSERT a new row and set its id: the statement Model.save() sends, without the rest of
-    its machinery (model signals, which nothing here listens to for these tables), in a third
-    of the time; the hot path of POST /api/clients does two. Each value goes through its
-    field's own adaptation, so times keep the legacy text on SQLite and details are jsonb on
-    PostgreSQL. Call it inside the use case's transaction."""
-    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the `connection` proxy is a context-local lookup
-    sql, fields = _insert_statement(type(instance), db.vendor)
-    with db.cursor() as cursor:
-        cursor.execute(sql, [field.get_db_prep_save(getattr(instance, field.attname), db) for field in fields])
-        instance.pk = cursor.fetchone()[0]
-    instance._state.adding, instance._state.db = False, db.alias
-    return instance
-
-
-@functools.cache
-def _insert_statement(model: type[models.Model], vendor: str) -> tuple[str, tuple[models.Field, ...]]:
-    """The INSERT ... RETURNING id of `model` on the `vendor` backend, and its fields in order."""
-    meta, quote = model._meta, connections[DEFAULT_DB_ALIAS].ops.quote_name
-    fields = tuple(field for field in meta.concrete_fields if not field.primary_key)
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}"
-    )
-    return sql, fields
-
-
-def audit(*, actor: Actor, action: str, entity_type: str, entity_id: int | None, details: dict | None = None) -> AuditLog:
-    """Append one audit_log row (call inside the use case's transaction)."""
-    return insert(
-        AuditLog(
-            created_at=now(),
-            actor_type=actor.type,
-            actor_id=actor.id,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            details=details,
-            ip_address=actor.ip_address,
-            user_agent=actor.user_agent,
-        )
-    )
-
-
-# --- passwords -------------------------------------------------------------------------
-
-
-def hash_password(password: str) -> str:
-    """A bare bcrypt '$2b$' hash, as demo-service's Node code writes and verifies."""
-    validate_password(password)
-    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=settings.BCRYPT_ROUNDS)).decode("ascii")
-
-
-def validate_password(password: str) -> None:
-    size = len(password.encode("utf-8", "surrogatepass"))
-    if size < PASSWORD_MIN_BYTES:
-        raise ValidationError({"password": [f"Must be at least {PASSWORD_MIN_BYTES} bytes long."]})
-    if size > PASSWORD_MAX_BYTES:
-        raise ValidationError({"password": [f"Must be at most {PASSWORD_MAX_BYTES} bytes in UTF-8 (bcrypt reads no further)."]})
-    if "\x00" in password:
-        raise ValidationError({"password": ["Must not contain NUL characters."]})
-
-
-def validate_password_hash(value: str) -> None:
-    if not is_bcrypt_hash(value):
-        raise ValidationError({"password_hash": ["Must be a bcrypt hash ($2a$ or $2b$, cost 10 to 31, 60 characters)."]})
-
-
-def is_bcrypt_hash(value: str) -> bool:
-    match = BCRYPT_HASH.fullmatch(value or "")
-    return bool(match) and 10 <= int(match.group(1)) <= 31
-
-
-def check_password(password: str, password_hash: str) -> bool:
-    try:
-        return bcrypt.checkpw(password.encode("utf-8"), password_hash.encode("ascii"))
-    except (ValueError, UnicodeError):
-        return False
-
-
-# A hash of the same cost as new ones, checked against when the e-mail is unknown so that
-# a refusal takes as long whether or not the address exists.
-_DUMMY_HASH: bytes | None = None
-
-
-def _dummy_check(password: str) -> None:
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = bcrypt.hashpw(b"not-a-real-password", bcrypt.gensalt(rounds=settings.BCRYPT_ROUNDS))
-    try:
-        bcrypt.checkpw(password.encode("utf-8", "surrogatepass")[:PASSWORD_MAX_BYTES], _DUMMY_HASH)
-    except ValueError:
-        pass
 
 
 # --- validation helpers ----------------------------------------------------------------
@@ -206,7 +53,7 @@ def _clean_text(field: str, value: Any, *, required: bool = False, max_chars: in
 def _clean_email(value: Any) -> str:
     from django.core.validators import validate_email
 
-    email = _clean_text("email", value, required=True, max_chars=254)
+    email = _clean_text("email", value, required=True, max_chars=rules.EMAIL_MAX_CHARS)
     try:
         validate_email(email)
     except ValidationError as exc:
@@ -214,7 +61,7 @@ def _clean_email(value: Any) -> str:
     return email
 
 
-def _clean_days(field: str, value: Any, maximum: int = ACCESS_DAYS_MAX) -> int:
+def _clean_days(field: str, value: Any, maximum: int = rules.ACCESS_DAYS_MAX) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
         raise ValidationError({field: [f"Must be a whole number from 1 to {maximum}."]})
     return value
@@ -235,7 +82,8 @@ def _get_demo(slug: str) -> Demo:
 
 
 def _fmt(value: Any) -> Any:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if isinstance(value, datetime) else value
+    """A value as the audit row's details keep it: times in the legacy text, the rest as it is."""
+    return format_time(value) if isinstance(value, datetime) else value
 
 
 # --- use cases -------------------------------------------------------------------------
@@ -251,15 +99,15 @@ def client_create(
     company: str | None = None,
     phone: str | None = None,
     notes: str | None = None,
-    access_days: int = 30,
+    access_days: int = rules.ACCESS_DAYS_DEFAULT,
     demos: Iterable[str] = (),
 ) -> Client:
     """Register a client with its demo access and the audit row, all or nothing."""
-    name = _clean_text("name", name, required=True, max_chars=NAME_MAX_CHARS)
+    name = _clean_text("name", name, required=True, max_chars=rules.NAME_MAX_CHARS)
     email = _clean_email(email)
-    company = _clean_text("company", company, max_chars=200)
-    phone = _clean_text("phone", phone, max_chars=50)
-    notes = _clean_text("notes", notes, max_chars=10000)
+    company = _clean_text("company", company, max_chars=rules.COMPANY_MAX_CHARS)
+    phone = _clean_text("phone", phone, max_chars=rules.PHONE_MAX_CHARS)
+    notes = _clean_text("notes", notes, max_chars=rules.NOTES_MAX_CHARS)
     access_days = _clean_days("access_days", access_days)
     if (password is None) == (password_hash is None):
         raise ValidationError({"password": ["Give either password or password_hash."]})
@@ -295,7 +143,6 @@ def client_create(
             ClientDemoAccess.objects.bulk_create(
                 [ClientDemoAccess(client=client, demo=demo, granted_at=at, granted_by=actor.id) for demo in demo_rows]
             )
-            client.demo_count = len(demo_rows)  # as the views' demo_count counts them (selectors.created_client_detail)
             audit(
                 actor=actor,
                 action="client.create",
@@ -320,11 +167,8 @@ def client_update(*, actor: Actor, client_id: int, changes: dict[str, Any]) -> C
         raise ValidationError({field: ["This field cannot be changed."] for field in unknown})
     cleaned: dict[str, Any] = {}
     for field, value in changes.items():
-        if field == "name":
-            cleaned[field] = _clean_text("name", value, required=True, max_chars=NAME_MAX_CHARS)
-        elif field in ("company", "phone", "notes"):
-            limit = {"company": 200, "phone": 50, "notes": 10000}[field]
-            cleaned[field] = _clean_text(field, value, max_chars=limit)
+        if field in rules.TEXT_MAX_CHARS:
+            cleaned[field] = _clean_text(field, value, required=field == "name", max_chars=rules.TEXT_MAX_CHARS[field])
         elif field == "is_active":
             if not isinstance(value, bool):
                 raise ValidationError({field: ["Must be true or false."]})
@@ -436,8 +280,8 @@ def client_login(*, email: str, password: str, ip_address: str | None = None, us
     if not isinstance(email, str) or not isinstance(password, str):
         raise InvalidCredentials()
     client = Client.objects.by_email(email.strip()).first() if email.strip() and "\x00" not in email else None
-    password_ok = check_password(password, client.password_hash) if client else _dummy_check(password)
-    if not client or not password_ok or client.status != "active":
+    password_ok = check_password(password, client.password_hash) if client else dummy_check(password)
+    if not client or not password_ok or client.status != rules.ACTIVE:
         raise InvalidCredentials()
     if settings.DATABASE_READ_ONLY:
         return client  # nothing is recorded on a read-only gateway
@@ -452,13 +296,6 @@ def client_login(*, email: str, password: str, ip_address: str | None = None, us
             entity_id=client.id,
         )
     return client
-
-
-def days_remaining(end: datetime | None, at: datetime | None = None) -> int | None:
-    """As v_active_clients computes it: whole days to the end, truncated toward zero."""
-    if end is None:
-        return None
-    return math.trunc(((end - (at or now())).total_seconds()) / 86400)
 
 
 def access_update(*, actor: Actor, client_id: int, demo: str, expires_at: datetime | None) -> ClientDemoAccess:

@@ -18,6 +18,19 @@ class WritableUnlessReadOnly:
         return not settings.DATABASE_READ_ONLY and super().has_delete_permission(request, obj)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Pages to look at: no add, change or delete for anyone, superusers included."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class LTPLabsAdminSite(admin.AdminSite):
     site_header = "LTP Labs administration"
     site_title = "LTP Labs admin"

@@ -2,15 +2,15 @@
 
 import json
 import logging
-import uuid
 
+from django.conf import settings
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
-from ltplabs.db import LEGACY_TABLES, schema_problems
-from ltplabs.middleware import _VALID_ID
+from ltplabs.http.middleware import request_id
+from ltplabs.schema import LEGACY_TABLES, schema_problems
 from ltplabs.staticfiles import static_files_problem
 
 logger = logging.getLogger(__name__)
@@ -44,11 +44,6 @@ def _report(problem: str | None) -> dict:
         "database": "disconnected" if problem else "connected",
         "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
     }
-
-
-@require_safe
-def health(request):
-    return _answer(_database_problem())
 
 
 @require_safe
@@ -88,24 +83,46 @@ def ready(request):
     return _answer(None, schema="ok", static_files="ok")
 
 
-# The headers SecurityMiddleware and XFrameOptionsMiddleware would add to this JSON answer.
-_FAST_HEADERS = [
-    ("Content-Type", "application/json"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "same-origin"),
-    ("X-Frame-Options", "DENY"),
-]
+def security_headers() -> list[tuple[str, str]]:
+    """The headers SecurityMiddleware and XFrameOptionsMiddleware add to a plain-HTTP answer, from
+    the settings they read (HSTS only goes on HTTPS answers, and the probe is plain HTTP)."""
+    headers = []
+    if settings.SECURE_CONTENT_TYPE_NOSNIFF:
+        headers.append(("X-Content-Type-Options", "nosniff"))
+    if settings.SECURE_REFERRER_POLICY:
+        policy = settings.SECURE_REFERRER_POLICY
+        headers.append(("Referrer-Policy", policy if isinstance(policy, str) else ",".join(policy)))
+    if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
+        headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
+    headers.append(("X-Frame-Options", getattr(settings, "X_FRAME_OPTIONS", "DENY").upper()))
+    return headers
 
 
 def health_application(environ, start_response):
-    """GET /health as a bare WSGI application (ltplabs/wsgi.py routes it here): the same answer as
-    `health` without Django's request, middleware and URL resolving. Probes and load balancers call
-    it often; it does the one thing it reports on, a SELECT 1, and carries X-Request-ID. No access
-    line is logged for it (the request-log middleware does not run)."""
+    """GET /health, the one implementation: a bare WSGI application, which ltplabs/wsgi.py routes
+    the probe to (settings.HEALTH_APPLICATION) without Django's request, middleware and URL
+    resolving, and which Django's own /health route (`health`, below) runs too. Probes and load
+    balancers call it often; it does the one thing it reports on, a SELECT 1, and carries
+    X-Request-ID. No access line is logged for it (the request-log middleware does not run)."""
     problem = _database_problem()
     payload = json.dumps(_report(problem)).encode()
-    given = environ.get("HTTP_X_REQUEST_ID", "")
-    request_id = given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
-    headers = [*_FAST_HEADERS, ("Content-Length", str(len(payload))), ("X-Request-ID", request_id)]
+    headers = [("Content-Type", "application/json"), *security_headers()]
+    headers += [("Content-Length", str(len(payload))), ("X-Request-ID", request_id(environ))]
     start_response("503 Service Unavailable" if problem else "200 OK", headers)
     return [] if environ.get("REQUEST_METHOD") == "HEAD" else [payload]
+
+
+@require_safe
+def health(request):
+    """/health reached through Django (the test client, or a route past ltplabs/wsgi.py): the same
+    application's answer, which the middleware then sees like any other."""
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = int(status.split()[0]), headers
+
+    body = b"".join(health_application(request.META, start_response))
+    response = HttpResponse(body, status=answer["status"])
+    for name, value in answer["headers"]:
+        response[name] = value
+    return response

@@ -5,60 +5,19 @@ stops start-up with a sentence naming it.
 """
 
 import hashlib
-import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from ltplabs.env import env, env_bool, env_int, postgres_database, secret, sqlite_path
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from exc
-
-
-def secret(name: str, dev_default: str) -> str:
-    """A secret from NAME, or from the file named by NAME_FILE (a mounted Kubernetes Secret)."""
-    value = os.environ.get(name, "")
-    path = os.environ.get(f"{name}_FILE", "")
-    if not value and path:
-        try:
-            value = Path(path).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE names {path}, which cannot be read: {exc.strerror}.") from exc
-    if value:
-        return value
-    if DEBUG:
-        return dev_default
-    raise ImproperlyConfigured(
-        f"{name} is not set: the gateway refuses to start outside development without it "
-        f"(set {name} or {name}_FILE, or DJANGO_DEBUG=1 for a development run)."
-    )
-
-
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = secret("DJANGO_SECRET_KEY", "dev-only-insecure-django-secret-key-do-not-deploy")
-JWT_SECRET = secret("JWT_SECRET", "dev-only-insecure-jwt-secret-do-not-deploy")
+SECRET_KEY = secret("DJANGO_SECRET_KEY", "dev-only-insecure-django-secret-key-do-not-deploy", debug=DEBUG)
+JWT_SECRET = secret("JWT_SECRET", "dev-only-insecure-jwt-secret-do-not-deploy", debug=DEBUG)
 
 ALLOWED_HOSTS = [h.strip() for h in env("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("DJANGO_CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
@@ -76,22 +35,23 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "clients",
     "health",
+    "database",
     "axes",
 ]
 
 MIDDLEWARE = [
-    "ltplabs.middleware.RequestIDMiddleware",
+    "ltplabs.http.middleware.RequestIDMiddleware",
     # Right after the request id, so the access line times the whole chain and sees every answer.
-    "ltplabs.logging.RequestLogMiddleware",
+    "ltplabs.http.access_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # The admin's sessions, user and messages; skipped for /api/, whose requests carry a bearer
-    # token and no cookie (ltplabs.middleware.browser_only). CSRF stays Django's own, for all.
-    "ltplabs.middleware.SessionMiddleware",
+    # token and no cookie (ltplabs.http.middleware.browser_only). CSRF stays Django's own, for all.
+    "ltplabs.http.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "ltplabs.middleware.AuthenticationMiddleware",
-    "ltplabs.middleware.MessageMiddleware",
+    "ltplabs.http.middleware.AuthenticationMiddleware",
+    "ltplabs.http.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out admin login into its 429 page.
     "axes.middleware.AxesMiddleware",
@@ -99,6 +59,9 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "ltplabs.urls"
 WSGI_APPLICATION = "ltplabs.wsgi.application"
+# GET /health, the probe: ltplabs/wsgi.py answers it with this bare WSGI application, past
+# Django's handler and middleware (it is also what health's own /health route runs).
+HEALTH_APPLICATION = "health.views.health_application"
 
 TEMPLATES = [
     {
@@ -140,38 +103,13 @@ SQLITE_SOFT_HEAP_LIMIT_MB = env_int("SQLITE_SOFT_HEAP_LIMIT_MB", 12)
 SQLITE_WAL_AUTOCHECKPOINT = env_int("SQLITE_WAL_AUTOCHECKPOINT", 4000)
 
 
-def postgres_database(url: str) -> dict:
-    """The DATABASES entry for a postgres:// URL (also the target of `migrate_to_postgres --to`)."""
-    parts = urlsplit(url)
-    options = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parts.path.lstrip("/")),
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "",
-        "PORT": str(parts.port or ""),
-        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
-        "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": options,
-    }
-
-
 def database_from_env() -> dict:
     url = env("DATABASE_URL")
     if url.startswith(("postgres://", "postgresql://")):
         return postgres_database(url)
-    if url.startswith("sqlite:///"):
-        path = url[len("sqlite:///") :]  # sqlite:////abs/path or sqlite:///relative/path
-    elif url.startswith("file:"):
-        path = urlsplit(url).path
-    elif url:
-        raise ImproperlyConfigured(f"DATABASE_URL must start with file:, sqlite:/// or postgres://, not {url.split(':')[0]!r}.")
-    else:
-        path = env("DATABASE_PATH", str(BASE_DIR / "data" / "ltplabs.db"))
     return {
         "ENGINE": "ltplabs.sqlite",
-        "NAME": str(Path(unquote(path)).expanduser().absolute()),
+        "NAME": sqlite_path(url, env("DATABASE_PATH", str(BASE_DIR / "data" / "ltplabs.db"))),
         # One connection per worker thread, kept for the life of the process.
         "CONN_MAX_AGE": None,
         "OPTIONS": {
@@ -266,15 +204,14 @@ CACHES = {
 # --- REST API --------------------------------------------------------------------------
 API_MAX_PAGE_SIZE = 1000
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["clients.authentication.StaffJWTAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["clients.permissions.StaffModelPermissions"],
-    "DEFAULT_PARSER_CLASSES": ["ltplabs.parsers.LimitedJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["ltplabs.renderers.ORJSONRenderer"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "ltplabs.negotiation.ContentNegotiation",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["clients.api.authentication.StaffJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["clients.api.permissions.StaffModelPermissions"],
+    "DEFAULT_PARSER_CLASSES": ["ltplabs.api.parsers.LimitedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["ltplabs.api.renderers.ORJSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "ltplabs.api.negotiation.ContentNegotiation",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "ltplabs.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "ltplabs.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
-    "DATETIME_FORMAT": "%Y-%m-%d %H:%M:%S",
     "DEFAULT_THROTTLE_RATES": {
         "staff_login": env("THROTTLE_STAFF_LOGIN", "10/min"),
         "client_login_email": env("THROTTLE_CLIENT_LOGIN_EMAIL", "5/min"),
@@ -293,7 +230,7 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
     "AUTH_HEADER_TYPES": ("Bearer",),
     "LEEWAY": 0,
-    "USER_AUTHENTICATION_RULE": "clients.authentication.staff_may_sign_in",
+    "USER_AUTHENTICATION_RULE": "clients.api.authentication.staff_may_sign_in",
 }
 
 SPECTACULAR_SETTINGS = {
@@ -328,7 +265,7 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 
 # --- Logging: one stdout handler, one JSON object a line --------------------------------
-# DJANGO_ACCESS_LOG=0 drops the per-request access line (ltplabs.logging.RequestLogMiddleware).
+# DJANGO_ACCESS_LOG=0 drops the per-request access line (ltplabs.http.access_log.RequestLogMiddleware).
 ACCESS_LOG = env_bool("DJANGO_ACCESS_LOG", True)
 LOGGING = {
     "version": 1,

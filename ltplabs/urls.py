@@ -13,7 +13,7 @@ def landing(request):
 
 # Django tries the patterns in order: the API's routes first, as they take the traffic.
 urlpatterns = [
-    path("api/", include("clients.urls")),
+    path("api/", include("clients.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("health.urls")),
@@ -21,7 +21,7 @@ urlpatterns = [
     path("", landing, name="landing"),
 ]
 
-handler400 = "ltplabs.errors.handler400"
-handler403 = "ltplabs.errors.handler403"
-handler404 = "ltplabs.errors.handler404"
-handler500 = "ltplabs.errors.handler500"
+handler400 = "ltplabs.api.errors.handler400"
+handler403 = "ltplabs.api.errors.handler403"
+handler404 = "ltplabs.api.errors.handler404"
+handler500 = "ltplabs.api.errors.handler500"

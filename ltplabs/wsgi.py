@@ -8,11 +8,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ltplabs.settings")
 
 django_application = get_wsgi_application()
 
-from health.views import health_application  # noqa: E402  (needs the apps loaded)
+from django.conf import settings  # noqa: E402  (configured by now)
+from django.utils.module_loading import import_string  # noqa: E402
+
+health_application = import_string(settings.HEALTH_APPLICATION)
 
 
 def application(environ, start_response):
-    # GET /health, the probe, skips Django's handler and middleware (see health_application);
+    # GET /health, the probe, skips Django's handler and middleware (settings.HEALTH_APPLICATION);
     # every other request, /health/live and /health/ready included, goes through Django.
     if environ.get("PATH_INFO") == "/health" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
         return health_application(environ, start_response)

@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_simplejwt.tokens import AccessToken
 
-from ltplabs.db import create_sqlite_database
+from ltplabs.schema import create_sqlite_database
 
 ROOT = Path(__file__).resolve().parent.parent
 IS_POSTGRES = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
@@ -241,7 +241,7 @@ def make_database_file(directory: Path, clients: int = 0, name: str = "ltplabs.d
 def gateway_factory(tmp_path):
     """Start gunicorn on a new database file: gateway_factory(clients=100, workers=2)."""
     if IS_POSTGRES:
-        pytest.skip("the HTTP-level tests run gunicorn on SQLite; see tests/test_postgres.py for PostgreSQL")
+        pytest.skip("the HTTP-level tests run gunicorn on SQLite; see database/tests/test_postgres.py for PostgreSQL")
     started = []
 
     def start(clients: int = 0, workers: int = 2, threads: int = 1, db_path: Path | None = None, **env) -> Gateway:

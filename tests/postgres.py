@@ -6,7 +6,7 @@ import psycopg
 from django.conf import settings
 from django.db import connections
 
-from ltplabs.postgres import create_postgres_schema
+from ltplabs.schema import create_postgres_schema
 
 
 def server_connection() -> psycopg.Connection:

@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from clients import services
+from clients.api.views import ClientLoginView
 from clients.models import AuditLog, Client
-from clients.views import ClientLoginView
 from tests.fixtures import ALL_CLIENT_PERMS, bearer, make_staff
 from tests.reliability import record
 

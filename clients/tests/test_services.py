@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection
 
-from clients import services
+from clients import rules, services
 from clients.models import AuditLog, Client, ClientDemoAccess, now
 from tests.fixtures import IS_POSTGRES
 
@@ -214,6 +214,6 @@ def test_set_password_stores_a_new_hash_and_audits_without_it(actor, client_row)
 
 def test_days_remaining_truncates_toward_zero_like_the_view():
     at = now()
-    assert services.days_remaining(at + timedelta(days=2, hours=23), at) == 2
-    assert services.days_remaining(at - timedelta(days=2, hours=23), at) == -2
-    assert services.days_remaining(None, at) is None
+    assert rules.days_remaining(at + timedelta(days=2, hours=23), at) == 2
+    assert rules.days_remaining(at - timedelta(days=2, hours=23), at) == -2
+    assert rules.days_remaining(None, at) is None

@@ -1,3 +1,4 @@
+import json
 import re
 import sqlite3
 
@@ -30,7 +31,7 @@ def test_ready_is_200_on_the_schema_it_was_built_for(client):
 
 @pytest.mark.skipif(IS_POSTGRES, reason="SQLite file")
 def test_ready_is_503_naming_what_differs(client, tmp_path, settings, django_db_blocker):
-    from ltplabs.db import create_sqlite_database
+    from ltplabs.schema import create_sqlite_database
 
     path = tmp_path / "v4.db"
     create_sqlite_database(path)
@@ -71,3 +72,24 @@ def test_request_id_is_echoed_when_sane(client):
     replaced = [client.get("/health/live", HTTP_X_REQUEST_ID="bad id\n")["X-Request-ID"] for _ in range(2)]
     assert all(re.fullmatch(r"[0-9a-f]{32}", request_id) for request_id in replaced), replaced  # a new uuid4 hex each time
     assert replaced[0] != replaced[1]
+
+
+@pytest.mark.django_db
+def test_gunicorns_entry_point_answers_health_itself_as_django_would(client):
+    """ltplabs.wsgi routes GET /health past Django to the same application Django's route runs:
+    the same body and the security headers the middleware would add, from the same settings."""
+    from ltplabs.wsgi import application
+
+    answer = {}
+
+    def start_response(status, headers):
+        answer["status"], answer["headers"] = status, dict(headers)
+
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/health", "HTTP_X_REQUEST_ID": "probe-1", "wsgi.input": None}
+    body = json.loads(b"".join(application(environ, start_response)))
+    through_django = client.get("/health", HTTP_X_REQUEST_ID="probe-1")
+    assert answer["status"] == "200 OK" and through_django.status_code == 200
+    assert set(body) == set(through_django.json()) and body["status"] == "healthy"
+    assert answer["headers"]["X-Request-ID"] == through_django["X-Request-ID"] == "probe-1"
+    for name in ("Content-Type", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy"):
+        assert answer["headers"][name] == through_django[name], name

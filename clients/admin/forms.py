@@ -1,0 +1,64 @@
+"""The admin's client and demo access forms; their limits are the API's (clients.rules)."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from clients import rules
+from clients.models import Client, ClientDemoAccess
+from clients.passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, validate_password
+
+
+class ClientAddForm(forms.ModelForm):
+    name = forms.CharField(max_length=rules.NAME_MAX_CHARS)
+    email = forms.EmailField(max_length=rules.EMAIL_MAX_CHARS)
+    password = forms.CharField(
+        widget=forms.PasswordInput(render_value=False),
+        strip=False,
+        help_text=f"Stored as a bcrypt hash; {PASSWORD_MIN_BYTES} to {PASSWORD_MAX_BYTES} bytes.",
+    )
+    company = forms.CharField(max_length=rules.COMPANY_MAX_CHARS, required=False, empty_value=None)
+    phone = forms.CharField(max_length=rules.PHONE_MAX_CHARS, required=False, empty_value=None)
+    notes = forms.CharField(max_length=rules.NOTES_MAX_CHARS, required=False, empty_value=None, widget=forms.Textarea(attrs={"rows": 3}))
+    access_days = forms.IntegerField(
+        min_value=1, max_value=rules.ACCESS_DAYS_MAX, initial=rules.ACCESS_DAYS_DEFAULT, help_text="Access ends this many days from now."
+    )
+
+    class Meta:
+        model = Client
+        fields = ("name", "email", "company", "phone", "notes")
+
+    def clean_password(self):
+        password = self.cleaned_data.get("password")
+        if password:
+            try:
+                validate_password(password)
+            except ValidationError as exc:
+                raise forms.ValidationError(exc.message_dict["password"]) from None
+        return password
+
+
+class ClientChangeForm(ClientAddForm):
+    password = forms.CharField(
+        label="New password",
+        widget=forms.PasswordInput(render_value=False),
+        strip=False,
+        required=False,
+        help_text="Leave empty to keep the current password. Stored as a bcrypt hash; the current one is never shown.",
+    )
+    access_days = None
+
+    class Meta:
+        model = Client
+        fields = ("name", "company", "phone", "notes", "is_active", "access_end_date")
+
+
+class DemoAccessForm(forms.ModelForm):
+    class Meta:
+        model = ClientDemoAccess
+        fields = ("demo", "expires_at")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            # A row is one demo for good: revoke it and grant another instead.
+            self.fields["demo"].disabled = True

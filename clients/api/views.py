@@ -1,0 +1,282 @@
+"""The gateway's REST API: thin viewsets over services (writes) and selectors (reads)."""
+
+from drf_spectacular.drainage import set_override
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework_simplejwt.exceptions import TokenError
+
+from clients import rules, selectors, services
+from clients.models import AuditLog, Client, ClientDemoAccess, Demo, DemoUsage
+from clients.serializers import (
+    AccessOutput,
+    AuditOutput,
+    AuditQuery,
+    ClientCreateInput,
+    ClientDetailOutput,
+    ClientListQuery,
+    ClientLoginInput,
+    ClientOutput,
+    ClientRefreshInput,
+    ClientUpdateInput,
+    DemoOutput,
+    DemoUsageOutput,
+    ErrorOutput,
+    ExtendInput,
+    GrantInput,
+    PaginationOutput,
+    TokenPairOutput,
+    plain_page_query,
+)
+from ltplabs.api.views import APIView, ViewSet
+from ltplabs.exceptions import InvalidCredentials, NotFound
+
+from .authentication import ClientJWTAuthentication
+from .permissions import IsClient
+from .tokens import ClientAccessToken, ClientRefreshToken, tokens_for_client
+
+ERRORS = {code: OpenApiResponse(ErrorOutput, description=text) for code, text in {
+    400: "Bad input", 401: "No or bad token", 403: "No permission", 404: "Not found",
+    409: "Conflict", 413: "Body too large", 415: "Not JSON", 429: "Throttled",
+    503: "Database busy, unavailable, full or read-only",
+}.items()}  # fmt: skip
+
+
+def errors(*codes: int) -> dict:
+    return {code: ERRORS[code] for code in (401, 403, 503, *codes)}
+
+
+def envelope(name: str, data_serializer, many: bool = False, **extra) -> serializers.Serializer:
+    fields = {"success": serializers.BooleanField(), "data": data_serializer(many=many)}
+    serializer = inline_serializer(name, {**fields, **extra})
+    # drf-spectacular documents a `list` action's answer as an array; ours is this one object.
+    set_override(serializer, "many", False)
+    return serializer
+
+
+def valid(serializer_class, data, **kwargs) -> dict:
+    serializer = serializer_class(data=data, **kwargs)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class ClientViewSet(ViewSet):
+    queryset = Client.objects.all()
+    lookup_value_regex = r"[0-9]+"
+    action_permissions = {
+        "extend": ("change", Client),
+        "demos": {"GET": ("view", ClientDemoAccess), "POST": ("add", ClientDemoAccess)},
+        "revoke_demo": ("delete", ClientDemoAccess),
+    }
+
+    @extend_schema(
+        summary="List clients (v_active_clients by default), newest first",
+        parameters=[ClientListQuery],
+        responses={200: envelope("ClientList", ClientOutput, many=True, pagination=PaginationOutput()), **errors(400)},
+    )
+    def list(self, request):
+        query = plain_page_query(request.query_params) or valid(ClientListQuery, request.query_params)
+        data, pagination = selectors.client_page(**query)
+        return Response({"success": True, "data": data, "pagination": pagination})
+
+    @extend_schema(summary="One client, any status", responses={200: envelope("ClientDetail", ClientDetailOutput), **errors(404)})
+    def retrieve(self, request, pk=None):
+        return Response({"success": True, "data": self._detail(pk)})
+
+    @extend_schema(
+        summary="Register a client, its demo access and the audit row in one transaction",
+        request=ClientCreateInput,
+        responses={201: envelope("ClientCreated", ClientDetailOutput, clientId=serializers.IntegerField()), **errors(400, 409, 413, 415)},
+    )
+    def create(self, request):
+        data = valid(ClientCreateInput, request.data)
+        client = services.client_create(actor=services.Actor.staff(request.user, request), **data)
+        # One access row per distinct demo ((client, demo) is unique), as the service wrote them.
+        detail = selectors.created_client_detail(client, demo_count=len(set(data["demos"])))
+        return Response({"success": True, "clientId": client.id, "data": detail}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Change name, company, phone, notes, is_active or access_end_date",
+        request=ClientUpdateInput,
+        responses={200: envelope("ClientUpdated", ClientDetailOutput), **errors(400, 404, 413, 415)},
+    )
+    def partial_update(self, request, pk=None):
+        changes = valid(ClientUpdateInput, request.data)
+        client = services.client_update(actor=services.Actor.staff(request.user, request), client_id=int(pk), changes=changes)
+        return Response({"success": True, "data": self._detail(client.id)})
+
+    @extend_schema(summary="Deactivate a client (is_active = 0); the row stays", request=None,
+                   responses={200: envelope("ClientDeactivated", ClientDetailOutput), **errors(404)})  # fmt: skip
+    def destroy(self, request, pk=None):
+        client = services.client_deactivate(actor=services.Actor.staff(request.user, request), client_id=int(pk))
+        return Response({"success": True, "data": self._detail(client.id)})
+
+    @extend_schema(
+        summary="Move access_end_date to max(now, current end) + days",
+        request=ExtendInput,
+        responses={200: envelope("ClientExtended", ClientDetailOutput), **errors(400, 404, 413, 415)},
+    )
+    @action(detail=True, methods=["post"])
+    def extend(self, request, pk=None):
+        days = valid(ExtendInput, request.data)["days"]
+        client = services.client_extend(actor=services.Actor.staff(request.user, request), client_id=int(pk), days=days)
+        return Response({"success": True, "data": self._detail(client.id)})
+
+    @extend_schema(methods=["GET"], summary="The client's demo access", request=None,
+                   responses={200: envelope("AccessList", AccessOutput, many=True), **errors(404)})  # fmt: skip
+    @extend_schema(methods=["POST"], summary="Grant access to a demo", request=GrantInput,
+                   responses={201: envelope("AccessGranted", AccessOutput), **errors(400, 404, 409, 413, 415)})  # fmt: skip
+    @action(detail=True, methods=["get", "post"])
+    def demos(self, request, pk=None):
+        if request.method == "POST":
+            data = valid(GrantInput, request.data)
+            access = services.access_grant(actor=services.Actor.staff(request.user, request), client_id=int(pk), **data)
+            rows = [row for row in selectors.client_demo_rows(int(pk)) if row["demo"] == access.demo.slug]
+            return Response({"success": True, "data": rows[0]}, status=status.HTTP_201_CREATED)
+        self._detail(pk)
+        return Response({"success": True, "data": selectors.client_demo_rows(int(pk))})
+
+    @extend_schema(summary="Revoke access to a demo", request=None,
+                   responses={200: inline_serializer("AccessRevoked", {"success": serializers.BooleanField()}), **errors(404)})  # fmt: skip
+    @action(detail=True, methods=["delete"], url_path=r"demos/(?P<slug>[^/]+)")
+    def revoke_demo(self, request, pk=None, slug=None):
+        services.access_revoke(actor=services.Actor.staff(request.user, request), client_id=int(pk), demo=slug)
+        return Response({"success": True})
+
+    @staticmethod
+    def _detail(pk) -> dict:
+        row = selectors.client_detail(int(pk))
+        if row is None:
+            raise NotFound("Client not found.")
+        return row
+
+
+class DemoViewSet(ViewSet):
+    queryset = Demo.objects.all()
+    action_permissions = {"usage": ("view", Demo)}
+
+    @extend_schema(summary="Every demo", responses={200: envelope("DemoList", DemoOutput, many=True), **errors()})
+    def list(self, request):
+        return Response({"success": True, "data": DemoOutput(Demo.objects.order_by("id"), many=True).data})
+
+    @extend_schema(summary="Per-demo usage (the rows of v_demo_usage)",
+                   responses={200: envelope("DemoUsageList", DemoUsageOutput, many=True), **errors()})  # fmt: skip
+    @action(detail=False, methods=["get"])
+    def usage(self, request):
+        rows = DemoUsage.objects.order_by("demo_id").values(
+            "demo_id", "slug", "name", "clients_with_access", "total_accesses", "last_accessed_at"
+        )
+        return Response({"success": True, "data": DemoUsageOutput(rows, many=True).data})
+
+
+class AuditLogViewSet(ViewSet):
+    queryset = AuditLog.objects.all()
+
+    @extend_schema(
+        summary="The audit trail, newest first",
+        parameters=[AuditQuery],
+        responses={200: envelope("AuditList", AuditOutput, many=True, pagination=PaginationOutput()), **errors(400)},
+    )
+    def list(self, request):
+        query = valid(AuditQuery, request.query_params)
+        limit, offset = query.pop("limit"), query.pop("offset")
+        rows = list(selectors.audit_queryset(**query)[offset : offset + limit + 1])
+        has_more = len(rows) > limit
+        data = AuditOutput(rows[:limit], many=True).data
+        pagination = {"limit": limit, "offset": offset, "count": len(data), "has_more": has_more,
+                      "next_offset": offset + limit if has_more else None, "next_cursor": None}  # fmt: skip
+        return Response({"success": True, "data": data, "pagination": pagination})
+
+
+# --- client sign-in ----------------------------------------------------------------------
+
+
+class ClientLoginEmailThrottle(SimpleRateThrottle):
+    scope = "client_login_email"
+
+    def get_cache_key(self, request, view):
+        email = request.data.get("email") if isinstance(request.data, dict) else None
+        if not isinstance(email, str) or not email.strip():
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": email.strip().lower()[:254].encode().hex()}
+
+
+class ClientLoginAddressThrottle(SimpleRateThrottle):
+    scope = "client_login_address"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class ClientLoginView(APIView):
+    read_only_gate = False  # a read-only gateway signs clients in and records nothing (services.client_login)
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ClientLoginAddressThrottle, ClientLoginEmailThrottle]
+
+    @extend_schema(
+        summary="Client sign-in: tokens naming the client and the demos it may open",
+        request=ClientLoginInput,
+        responses={200: TokenPairOutput, 400: ERRORS[400], 401: ERRORS[401], 415: ERRORS[415], 429: ERRORS[429], 503: ERRORS[503]},
+        auth=[],
+    )
+    def post(self, request):
+        data = valid(ClientLoginInput, request.data)
+        client = services.client_login(
+            email=data["email"],
+            password=data["password"],
+            ip_address=request.META.get("REMOTE_ADDR"),
+            user_agent=(request.META.get("HTTP_USER_AGENT") or "")[:500] or None,
+        )
+        return Response({"success": True, **tokens_for_client(client, selectors.client_open_demos(client))})
+
+
+class ClientRefreshView(APIView):
+    read_only_gate = False  # reads only
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [ClientLoginAddressThrottle]
+
+    @extend_schema(
+        summary="A new client access token from a client refresh token",
+        request=ClientRefreshInput,
+        responses={
+            200: inline_serializer("ClientAccess", {"success": serializers.BooleanField(), "access": serializers.CharField()}),
+            400: ERRORS[400],
+            401: ERRORS[401],
+            429: ERRORS[429],
+        },  # fmt: skip
+        auth=[],
+    )
+    def post(self, request):
+        raw = valid(ClientRefreshInput, request.data)["refresh"]
+        try:
+            refresh = ClientRefreshToken(raw)
+        except TokenError:
+            raise InvalidCredentials() from None
+        client = Client.objects.filter(pk=refresh.get("client_id")).first()
+        if client is None or client.status != rules.ACTIVE:
+            raise InvalidCredentials()
+        access = ClientAccessToken()
+        access["client_id"] = client.id
+        access["demos"] = selectors.client_open_demos(client)
+        return Response({"success": True, "access": str(access)})
+
+
+class MeView(APIView):
+    authentication_classes = [ClientJWTAuthentication]
+    permission_classes = [IsClient]
+
+    @extend_schema(
+        summary="The signed-in client's profile and its demos (client token)",
+        responses={200: inline_serializer("Me", {"success": serializers.BooleanField(), "data": inline_serializer(
+            "MeData", {"client": ClientOutput(), "demos": AccessOutput(many=True)})}), 401: ERRORS[401], 403: ERRORS[403]},
+    )  # fmt: skip
+    def get(self, request):
+        client_id = request.user.client.id
+        profile = selectors.client_detail(client_id)
+        profile.pop("notes", None)  # staff-only remarks
+        return Response({"success": True, "data": {"client": profile, "demos": selectors.client_demo_rows(client_id)}})

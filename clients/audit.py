@@ -1,0 +1,84 @@
+"""Who makes a change (Actor), and the audit_log row each use case writes in its transaction."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from django.db import DEFAULT_DB_ALIAS, connections, models
+
+from .legacy_time import now
+from .models import AuditLog
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a change, and from where (written to audit_log)."""
+
+    type: str
+    id: int | None = None
+    ip_address: str | None = None
+    user_agent: str | None = None
+
+    @classmethod
+    def staff(cls, user, request=None) -> Actor:
+        return cls("staff", user.pk, *_origin(request))
+
+    @classmethod
+    def client(cls, client_id: int, request=None) -> Actor:
+        return cls("client", client_id, *_origin(request))
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls("system")
+
+
+def _origin(request) -> tuple[str | None, str | None]:
+    if request is None:
+        return None, None
+    meta = request.META
+    return meta.get("REMOTE_ADDR"), (meta.get("HTTP_USER_AGENT") or "")[:500] or None
+
+
+def insert(instance: models.Model) -> models.Model:
+    """INSERT a new row and set its id: the statement Model.save() sends, without the rest of
+    its machinery (model signals, which nothing here listens to for these tables), in a third
+    of the time; the hot path of POST /api/clients does two. Each value goes through its
+    field's own adaptation, so times keep the legacy text on SQLite and details are jsonb on
+    PostgreSQL. Call it inside the use case's transaction."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the `connection` proxy is a context-local lookup
+    sql, fields = _insert_statement(type(instance), db.vendor)
+    with db.cursor() as cursor:
+        cursor.execute(sql, [field.get_db_prep_save(getattr(instance, field.attname), db) for field in fields])
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding, instance._state.db = False, db.alias
+    return instance
+
+
+@functools.cache
+def _insert_statement(model: type[models.Model], vendor: str) -> tuple[str, tuple[models.Field, ...]]:
+    """The INSERT ... RETURNING id of `model` on the `vendor` backend, and its fields in order."""
+    meta, quote = model._meta, connections[DEFAULT_DB_ALIAS].ops.quote_name
+    fields = tuple(field for field in meta.concrete_fields if not field.primary_key)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}"
+    )
+    return sql, fields
+
+
+def audit(*, actor: Actor, action: str, entity_type: str, entity_id: int | None, details: dict | None = None) -> AuditLog:
+    """Append one audit_log row (call inside the use case's transaction)."""
+    return insert(
+        AuditLog(
+            created_at=now(),
+            actor_type=actor.type,
+            actor_id=actor.id,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            details=details,
+            ip_address=actor.ip_address,
+            user_agent=actor.user_agent,
+        )
+    )

@@ -1,0 +1,69 @@
+"""The rules of a client's record that the models, selectors, serializers, admin forms, services
+and the hand-written SQL all read: the active / expired / inactive status, days_remaining, and
+the field limits.
+
+The source of truth for status and days_remaining is the view v_active_clients of
+database/schema.sql (and schema.postgres.sql); each rule is written here once in Python and
+once as the SQL fragment built beside it, and clients/tests/test_rules.py checks both against
+the view on the same rows.
+"""
+
+import math
+from datetime import datetime
+
+from django.db.models import Q
+
+# --- field limits (the API's serializers, the admin's forms and the services) -------------
+NAME_MAX_CHARS = 200
+EMAIL_MAX_CHARS = 254
+COMPANY_MAX_CHARS = 200
+PHONE_MAX_CHARS = 50
+NOTES_MAX_CHARS = 10000
+TEXT_MAX_CHARS = {"name": NAME_MAX_CHARS, "company": COMPANY_MAX_CHARS, "phone": PHONE_MAX_CHARS, "notes": NOTES_MAX_CHARS}
+ACCESS_DAYS_DEFAULT = 30
+ACCESS_DAYS_MAX = 3650
+
+# --- status ------------------------------------------------------------------------------
+ACTIVE, EXPIRED, INACTIVE = STATUSES = ("active", "expired", "inactive")
+
+
+def status(is_active: bool, access_end_date: datetime | None, at: datetime) -> str:
+    """As v_active_clients decides: active while is_active and the end (if any) is after `at`."""
+    if not is_active:
+        return INACTIVE
+    if access_end_date is not None and access_end_date <= at:
+        return EXPIRED
+    return ACTIVE
+
+
+def status_q(name: str, at: datetime) -> Q:
+    """The same rule as an ORM filter, for ClientQuerySet."""
+    if name == ACTIVE:
+        return Q(is_active=True) & (Q(access_end_date__isnull=True) | Q(access_end_date__gt=at))
+    if name == EXPIRED:
+        return Q(is_active=True, access_end_date__lte=at)
+    return Q(is_active=False)
+
+
+def active_sql(alias: str) -> str:
+    """The same rule as a WHERE clause over `clients AS alias`, `at` its one parameter.
+
+    `is_active` is tested bare, not `= 1`: that reads PostgreSQL's boolean and SQLite's 0/1
+    alike, and it keeps SQLite from choosing idx_clients_active_end for the active page, which
+    would bring back its sort (clients/tests/test_query_plans.py checks the plan)."""
+    return f"{alias}.is_active AND ({alias}.access_end_date IS NULL OR {alias}.access_end_date > %s)"
+
+
+# --- days_remaining ------------------------------------------------------------------------
+
+
+def days_remaining(end: datetime | None, at: datetime) -> int | None:
+    """As v_active_clients computes it: whole days from `at` to the end, truncated toward zero."""
+    if end is None:
+        return None
+    return math.trunc((end - at).total_seconds() / 86400)
+
+
+def days_remaining_sqlite(column: str) -> str:
+    """The same on SQLite, as the view writes it, `at` its one parameter."""
+    return f"CASE WHEN {column} IS NULL THEN NULL ELSE CAST(julianday({column}) - julianday(%s) AS INTEGER) END"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class DatabaseConfig(AppConfig):
+    name = "database"
+    verbose_name = "ltplabs.db"

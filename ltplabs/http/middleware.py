@@ -1,0 +1,54 @@
+import re
+import uuid
+
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
+
+_VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id(environ: dict) -> str:
+    """A request's id: the caller's X-Request-ID, when it sent a sane one, else a new one."""
+    given = environ.get("HTTP_X_REQUEST_ID", "")
+    return given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+class RequestIDMiddleware:
+    """Every answer carries X-Request-ID (request_id)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.request_id = request_id(request.META)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+API_PREFIX = "/api/"
+
+
+def browser_only(middleware_class):
+    """middleware_class, skipped for the token API's requests (paths under /api/).
+
+    Sessions, the session user and messages serve the admin's browser sessions. The API
+    authenticates each request by its bearer token and never reads a cookie (it has no session
+    authentication), so for it they would only cost time (~0.1 ms a request).
+    """
+
+    class BrowserOnly(middleware_class):
+        def __call__(self, request):
+            if request.path_info.startswith(API_PREFIX):
+                return self.get_response(request)
+            return super().__call__(request)
+
+    BrowserOnly.__name__ = BrowserOnly.__qualname__ = f"BrowserOnly{middleware_class.__name__}"
+    BrowserOnly.__module__ = __name__
+    return BrowserOnly
+
+
+SessionMiddleware = browser_only(sessions.SessionMiddleware)
+AuthenticationMiddleware = browser_only(auth.AuthenticationMiddleware)
+MessageMiddleware = browser_only(messages.MessageMiddleware)
