@@ -454,7 +454,7 @@ def rss_note(rss: list[float]) -> str:
 def main() -> int:
     started = datetime.datetime.now(datetime.UTC)
     gateway_bin()  # made first, if it must be
-    has_peer = build_peer()
+    has_peer = build_peer() if METRICS != "only" else False
     rows: list[dict] = []
     worker_rss: list[float] = []
     write_checks: list[str] = []

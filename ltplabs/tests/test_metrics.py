@@ -115,6 +115,23 @@ def test_audit_rows_are_counted_once_committed(metrics_on, api, django_capture_o
     assert value("ltplabs_audit_rows_written_total", action="client.create") == before + 1
 
 
+def test_an_audit_row_rolled_back_with_its_use_case_is_not_counted(django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from clients.audit import Actor, audit
+
+    before = value("ltplabs_audit_rows_written_total", action="client.update")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with transaction.atomic():
+            audit(actor=Actor.system(), action="client.update", entity_type="client", entity_id=None)
+            raise RuntimeError("the use case failed after its audit row")
+    assert value("ltplabs_audit_rows_written_total", action="client.update") == before
+    with django_capture_on_commit_callbacks(execute=True):
+        with transaction.atomic():
+            audit(actor=Actor.system(), action="client.update", entity_type="client", entity_id=None)
+    assert value("ltplabs_audit_rows_written_total", action="client.update") == before + 1
+
+
 def test_sign_in_failures_are_counted_by_kind(metrics_on, staff_user):
     services.client_create(actor=services.Actor.system(), name="S", email="s@example.com", password_hash=HASH)
     client_before, staff_before = (
