@@ -70,7 +70,8 @@ def main() -> None:
     year = client.data_registo.year
     clients = "/admin/clients/client/"
     pages = [
-        ("index", "/admin/"),
+        ("index: the dashboard", "/admin/"),
+        ("clients: expiring within 7 days", f"{clients}?expiring=7"),
         ("clients: list", clients),
         ("clients: page 500", f"{clients}?p=500"),
         ("clients: search 'silva'", f"{clients}?q=silva"),

@@ -44,5 +44,10 @@ class LTPLabsAdminSite(admin.AdminSite):
             admin_class = type(admin_class.__name__, (WritableUnlessReadOnly, admin_class), {"__module__": admin_class.__module__})
         super().register(model_or_iterable, admin_class, **options)
 
+    def index(self, request, extra_context=None):
+        from clients.admin.dashboard import dashboard_context  # the admin package registers on this site
+
+        return super().index(request, {**dashboard_context(request), **(extra_context or {})})
+
     def each_context(self, request):
         return {**super().each_context(request), "database_read_only": settings.DATABASE_READ_ONLY}

@@ -144,3 +144,82 @@ def test_read_only_gateway_lets_staff_sign_in_and_look_but_offers_no_change(page
     page.locator("#result_list tbody tr th a").first.click()
     assert page.locator("input[name=_save]").count() == 0
     shot(page, "11-read-only-client")
+
+
+def shot_at_widths(page, name: str) -> None:
+    """The page at 1366 and 1400 px, in light and dark mode."""
+    for width in (1366, 1400):
+        page.set_viewport_size({"width": width, "height": 900})
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            shot(page, f"{name}-{width}-{scheme}")
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+
+def dashboard_figures(page) -> dict[str, int]:
+    return {
+        key: int(page.inner_text(f"#count-{key} .ltp-card-number"))
+        for key in ("active", "expired", "inactive", "expiring-7", "expiring-30")
+    }
+
+
+def test_dashboard_shows_the_files_counts_charts_and_extends_the_soonest_client(page, gateway):
+    import json
+    import urllib.request
+
+    for _ in range(3):  # three sign-ins of a sample client today, through the real API
+        request = urllib.request.Request(
+            f"{gateway.url}/api/client-auth/login", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"email": first_active_email(gateway), "password": "ltplabs-demo"}).encode(),
+        )  # fmt: skip
+        with urllib.request.urlopen(request) as response:
+            assert response.status == 200
+    sign_in(page, gateway)
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(f"{gateway.url}/admin/")
+    assert all(url.startswith(gateway.url) for url in requests), requests  # no request leaves the page
+    shown = dashboard_figures(page)
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        at = db.execute("SELECT datetime('now')").fetchone()[0]
+        expected = {
+            "active": db.execute("SELECT COUNT(*) FROM v_active_clients").fetchone()[0],
+            "expired": db.execute("SELECT COUNT(*) FROM clients WHERE is_active = 1 AND access_end_date <= ?", [at]).fetchone()[0],
+            "inactive": db.execute("SELECT COUNT(*) FROM clients WHERE is_active = 0").fetchone()[0],
+            "expiring-7": db.execute(
+                "SELECT COUNT(*) FROM v_active_clients WHERE access_end_date <= datetime(?, '+7 days')", [at]
+            ).fetchone()[0],
+            "expiring-30": db.execute(
+                "SELECT COUNT(*) FROM v_active_clients WHERE access_end_date <= datetime(?, '+30 days')", [at]
+            ).fetchone()[0],
+        }
+        soonest = db.execute(
+            "SELECT name, access_end_date FROM v_active_clients WHERE access_end_date IS NOT NULL ORDER BY access_end_date, id LIMIT 1"
+        ).fetchone()
+    assert shown == expected and expected["expiring-30"] > 0 and sum(shown[key] for key in ("active", "expired", "inactive")) == 300
+    listed = page.locator("#expiring-soonest tbody tr")
+    assert listed.count() == min(20, expected["expiring-30"])
+    assert listed.first.locator("td").first.locator("a").inner_text() == soonest[0]
+    today = page.locator("#chart-sign-ins svg g.ltp-bar:last-child title").text_content()
+    assert today.endswith(": 3")
+    assert page.locator("#chart-demo-opens svg g.ltp-bar").count() == 6
+    assert page.locator("#chart-new-clients svg g.ltp-bar").count() == 12
+    assert page.locator("ul.ltp-quick li").evaluate_all("items => items.map(item => getComputedStyle(item).listStyleType)") == ["none"] * 4
+    assert "client.login" in page.inner_text("#recent-actions-module")
+    shot_at_widths(page, "20-dashboard")
+
+    listed.first.locator("button", has_text="Extend 30 days").click()
+    page.wait_for_selector("ul.messagelist li.success")
+    assert page.url == f"{gateway.url}/admin/"
+    assert page.inner_text("ul.messagelist li.success").startswith(f"Extended access for {soonest[0]} by 30 days")
+    shot(page, "21-dashboard-extended")
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        end = db.execute("SELECT access_end_date FROM clients WHERE name = ?", [soonest[0]]).fetchone()[0]
+        audit = db.execute("SELECT actor_type, json_extract(details, '$.days') FROM audit_log WHERE action = 'client.extend'").fetchall()
+    assert end > soonest[1] and audit == [("staff", 30)]
+
+
+def first_active_email(gateway) -> str:
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        return db.execute("SELECT email FROM v_active_clients ORDER BY id LIMIT 1").fetchone()[0]

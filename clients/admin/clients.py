@@ -6,7 +6,7 @@ per row (demo_count is a subquery, status and days come from the row), no second
 """
 
 import csv
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -14,19 +14,24 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import ngettext
 
 from clients import rules, services
 from clients.legacy_time import format_time, now
 from clients.models import Client, ClientDemoAccess, ClientQuerySet, Demo
 from clients.selectors.client_rows import DEMO_COUNT_SQL
+from clients.selectors.dashboard import EXPIRING_WINDOWS
 from clients.sites import WritableUnlessReadOnly
+from ltplabs.exceptions import NotFound
 
-from .forms import ClientAddForm, ClientChangeForm, DemoAccessForm
+from .forms import ClientAddForm, ClientChangeForm, DemoAccessForm, ExtendForm
 
 STATUS_LABELS = {status: status.capitalize() for status in rules.STATUSES}
 CSV_COLUMNS = ("id", "name", "email", "company", "phone", "status", "days_remaining", "demo_count", "data_registo", "access_end_date")
@@ -78,6 +83,22 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ExpiringFilter(admin.SimpleListFilter):
+    title = _lazy("expiring")
+    parameter_name = "expiring"
+
+    def lookups(self, request, model_admin):
+        return [(str(days), _lazy("within %(days)s days") % {"days": days}) for days in EXPIRING_WINDOWS]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            if self.value() not in {str(days) for days in EXPIRING_WINDOWS}:
+                raise IncorrectLookupParameters(f"expiring={self.value()!r}")
+            at = now()
+            return queryset.filter(is_active=True, access_end_date__gt=at, access_end_date__lte=at + timedelta(days=int(self.value())))
+        return queryset
+
+
 class DemoFilter(admin.SimpleListFilter):
     title = "demo"
     parameter_name = "demo"
@@ -113,7 +134,7 @@ class ClientAdmin(admin.ModelAdmin):
     list_display_links = ("name", "email")
     search_fields = ("name", "email", "company")
     search_help_text = "Name, e-mail or company (part of it)."
-    list_filter = (StatusFilter, "company", DemoFilter)
+    list_filter = (StatusFilter, ExpiringFilter, "company", DemoFilter)
     date_hierarchy = "data_registo"
     ordering = ("-created_at", "-id")
     list_per_page = 50
@@ -175,8 +196,7 @@ class ClientAdmin(admin.ModelAdmin):
 
     @admin.display(description="days left", ordering="access_end_date")
     def days_remaining_display(self, obj):
-        days = rules.days_remaining(obj.access_end_date, now())
-        return "—" if days is None else days
+        return days_left_words(obj.is_active, obj.access_end_date, now())
 
     @admin.display(description="demos")
     def demo_count(self, obj):
@@ -258,7 +278,34 @@ class ClientAdmin(admin.ModelAdmin):
 
     def get_urls(self):
         export = path("export.csv", self.admin_site.admin_view(self.export_csv), name="clients_client_export")
-        return [export, *super().get_urls()]
+        extend = path("<int:client_id>/extend/", self.admin_site.admin_view(self.extend_view), name="clients_client_extend")
+        return [export, extend, *super().get_urls()]
+
+    def extend_view(self, request, client_id: int):
+        """POST days=N: extend one client's access (the dashboard's buttons, the client's page)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = ExtendForm(request.POST)
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            back = reverse("admin:clients_client_change", args=[client_id])
+        if not form.is_valid():
+            self.message_user(request, " ".join(form.errors["days"]), messages.ERROR)
+            return HttpResponseRedirect(back)
+        try:
+            client = services.client_extend(actor=actor(request), client_id=client_id, days=form.cleaned_data["days"])
+        except NotFound as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(back)
+        self.message_user(
+            request,
+            _("Extended access for %(name)s by %(days)s days, to %(end)s.")
+            % {"name": client.name, "days": form.cleaned_data["days"], "end": format_time(client.access_end_date)},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(back)
 
     def export_csv(self, request):
         """The change list's clients as CSV, with its search and filters, streamed."""
@@ -283,6 +330,19 @@ class ClientAdmin(admin.ModelAdmin):
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="ltplabs-clients-{stamp}.csv"'
         return response
+
+
+def days_left_words(is_active: bool, end, at) -> str:
+    """Days left said in words: no end date, expired (and how long ago), or the days to go."""
+    days = rules.days_remaining(end, at)
+    if days is None:
+        return _("no end date")
+    if rules.status(is_active, end, at) == rules.EXPIRED or (not is_active and end <= at):
+        ago = -days
+        if ago == 0:
+            return _("expired today")
+        return ngettext("expired %(days)d day ago", "expired %(days)d days ago", ago) % {"days": ago}
+    return ngettext("%(days)d day", "%(days)d days", days) % {"days": days}
 
 
 class Echo:

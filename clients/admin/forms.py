@@ -2,6 +2,7 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from clients import rules
 from clients.models import Client, ClientDemoAccess
@@ -62,3 +63,9 @@ class DemoAccessForm(forms.ModelForm):
         if self.instance.pk:
             # A row is one demo for good: revoke it and grant another instead.
             self.fields["demo"].disabled = True
+
+
+class ExtendForm(forms.Form):
+    """Extend by N days: the client's page, the dashboard's buttons and the bulk action."""
+
+    days = forms.IntegerField(label=_("Days"), min_value=1, max_value=rules.ACCESS_DAYS_MAX, initial=rules.ACCESS_DAYS_DEFAULT)
