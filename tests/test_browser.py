@@ -223,3 +223,56 @@ def test_dashboard_shows_the_files_counts_charts_and_extends_the_soonest_client(
 def first_active_email(gateway) -> str:
     with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
         return db.execute("SELECT email FROM v_active_clients ORDER BY id LIMIT 1").fetchone()[0]
+
+
+def test_clients_list_fits_1366_px_and_bulk_actions_take_a_parameter(page, gateway):
+    sign_in(page, gateway)
+    for width in (1366, 1400):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{gateway.url}/admin/clients/client/?o=5")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        results = page.locator("#changelist .results")  # the admin scrolls a too-wide table inside it
+        assert results.evaluate("element => element.scrollWidth <= element.clientWidth"), width
+        registered = page.locator("#result_list tbody td.field-registered").first.inner_text()
+        assert re.fullmatch(r"\d{2}/\d{2}/\d{4}|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{4}", registered), registered
+    days = page.locator("#result_list tbody td.field-days_remaining_display").all_inner_texts()
+    assert days[0].startswith("expired") and not any(text.startswith("-") for text in days)
+    shot_at_widths(page, "22-clients-by-days-left")
+    page.goto(f"{gateway.url}/admin/clients/client/?o=-5")
+    assert page.locator("#result_list tbody td.field-days_remaining_display").first.inner_text() == "no end date"
+    page.goto(f"{gateway.url}/admin/clients/client/?expiring=30")
+    assert page.locator("#result_list tbody tr").count() > 0
+    shot(page, "23-clients-expiring-30")
+
+    rows = page.locator("#result_list tbody tr")
+    names = [rows.nth(index).locator("th a").inner_text() for index in range(3)]
+    for index in range(3):
+        rows.nth(index).locator("input.action-select").check()
+    page.select_option("select[name=action]", "grant_demo")
+    page.click("button[name=index]")
+    page.wait_for_selector("#action-form")
+    for name in names:
+        assert name in page.inner_text("ul.ltp-chosen")
+    page.select_option("select[name=demo]", label="Workforce Planner")
+    page.fill("input[name=expires_at_0]", "2031-05-06")
+    page.fill("input[name=expires_at_1]", "07:08:09")
+    shot(page, "24-action-grant-demo-form")
+    page.click("#action-form input[type=submit]")
+    page.wait_for_selector("ul.messagelist li.success")
+    assert re.fullmatch(
+        r"Granted Workforce Planner to \d of 3 clients\.( \d had it already \(unchanged\)\.)?", page.inner_text("ul.messagelist li.success")
+    )
+    shot(page, "25-action-grant-demo-done")
+
+    page.locator("#result_list tbody tr th a").first.click()
+    page.wait_for_url(re.compile(r"/admin/clients/client/\d+/change/"))
+    page.fill("#id_extend_days", "10")
+    shot(page, "26-client-extend-by-n")
+    page.click("#extend-form button")
+    page.wait_for_selector("ul.messagelist li.success")
+    assert "by 10 days" in page.inner_text("ul.messagelist li.success")
+    shot_at_widths(page, "27-client-extended")
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        grants = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'access.grant' AND actor_type = 'staff'").fetchone()[0]
+        extends = db.execute("SELECT json_extract(details, '$.days') FROM audit_log WHERE action = 'client.extend'").fetchall()
+    assert 1 <= grants <= 3 and extends == [(10,)]

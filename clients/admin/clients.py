@@ -12,11 +12,14 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.db import connection
+from django.db.models import F
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
@@ -29,9 +32,9 @@ from clients.models import Client, ClientDemoAccess, ClientQuerySet, Demo
 from clients.selectors.client_rows import DEMO_COUNT_SQL
 from clients.selectors.dashboard import EXPIRING_WINDOWS
 from clients.sites import WritableUnlessReadOnly
-from ltplabs.exceptions import NotFound
+from ltplabs.exceptions import Conflict, NotFound
 
-from .forms import ClientAddForm, ClientChangeForm, DemoAccessForm, ExtendForm
+from .forms import BulkExtendForm, BulkGrantForm, BulkRevokeForm, ClientAddForm, ClientChangeForm, DemoAccessForm, ExtendForm
 
 STATUS_LABELS = {status: status.capitalize() for status in rules.STATUSES}
 CSV_COLUMNS = ("id", "name", "email", "company", "phone", "status", "days_remaining", "demo_count", "data_registo", "access_end_date")
@@ -130,7 +133,7 @@ class DemoAccessInline(WritableUnlessReadOnly, admin.TabularInline):
 
 @admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
-    list_display = ("name", "email", "company", "status_display", "days_remaining_display", "demo_count", "data_registo")
+    list_display = ("name", "email", "company", "status_display", "days_remaining_display", "demo_count", "registered")
     list_display_links = ("name", "email")
     search_fields = ("name", "email", "company")
     search_help_text = "Name, e-mail or company (part of it)."
@@ -142,7 +145,7 @@ class ClientAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     inlines = (DemoAccessInline,)
-    actions = ("extend_30_days", "deactivate", "reactivate")
+    actions = ("extend_30_days", "extend_days", "grant_demo", "revoke_demo", "deactivate", "reactivate")
     form = ClientChangeForm
     add_form = ClientAddForm
     add_fieldsets = ((None, {"fields": ("name", "email", "password", "company", "phone", "notes", "access_days")}),)
@@ -194,13 +197,18 @@ class ClientAdmin(admin.ModelAdmin):
     def status_display(self, obj):
         return status_badge(obj.status)
 
-    @admin.display(description="days left", ordering="access_end_date")
+    # Soonest end first; no end date is the longest access of all, so it sorts last (first, reversed).
+    @admin.display(description=_lazy("days left"), ordering=F("access_end_date").asc(nulls_last=True))
     def days_remaining_display(self, obj):
         return days_left_words(obj.is_active, obj.access_end_date, now())
 
-    @admin.display(description="demos")
+    @admin.display(description=_lazy("demos"))
     def demo_count(self, obj):
         return obj.demo_count
+
+    @admin.display(description=_lazy("registered"), ordering="data_registo")
+    def registered(self, obj):
+        return date_format(obj.data_registo, "SHORT_DATE_FORMAT") if obj.data_registo else ""
 
     # --- writes, all through the services ---
 
@@ -253,6 +261,76 @@ class ClientAdmin(admin.ModelAdmin):
     def extend_30_days(self, request, queryset):
         self._run(request, queryset, services.client_extend, "Extended access by 30 days for", days=30)
 
+    @admin.action(description=_lazy("Extend access by N days…"), permissions=["change"])
+    def extend_days(self, request, queryset):
+        return self._with_form(request, queryset, BulkExtendForm, "extend_days", self._extend_days)
+
+    def _extend_days(self, request, ids, data):
+        for client_id in ids:
+            services.client_extend(actor=actor(request), client_id=client_id, days=data["days"])
+        return ngettext(
+            "Extended access by %(days)d days for %(count)d client.", "Extended access by %(days)d days for %(count)d clients.", len(ids)
+        ) % {"days": data["days"], "count": len(ids)}
+
+    @admin.action(description=_lazy("Grant a demo…"), permissions=["change"])
+    def grant_demo(self, request, queryset):
+        return self._with_form(request, queryset, BulkGrantForm, "grant_demo", self._grant_demo)
+
+    def _grant_demo(self, request, ids, data):
+        demo, granted, had = data["demo"], 0, 0
+        for client_id in ids:
+            try:
+                services.access_grant(actor=actor(request), client_id=client_id, demo=demo.slug, expires_at=data["expires_at"])
+                granted += 1
+            except Conflict:
+                had += 1
+        message = _("Granted %(demo)s to %(granted)d of %(count)d clients.") % {"demo": demo.name, "granted": granted, "count": len(ids)}
+        if had:
+            message += " " + _("%(had)d had it already (unchanged).") % {"had": had}
+        return message
+
+    @admin.action(description=_lazy("Revoke a demo…"), permissions=["change"])
+    def revoke_demo(self, request, queryset):
+        return self._with_form(request, queryset, BulkRevokeForm, "revoke_demo", self._revoke_demo)
+
+    def _revoke_demo(self, request, ids, data):
+        demo, revoked, lacked = data["demo"], 0, 0
+        for client_id in ids:
+            try:
+                services.access_revoke(actor=actor(request), client_id=client_id, demo=demo.slug)
+                revoked += 1
+            except NotFound:
+                lacked += 1
+        message = _("Revoked %(demo)s from %(revoked)d of %(count)d clients.") % {"demo": demo.name, "revoked": revoked, "count": len(ids)}
+        if lacked:
+            message += " " + _("%(lacked)d did not have it.") % {"lacked": lacked}
+        return message
+
+    def _with_form(self, request, queryset, form_class, action: str, apply):
+        """An action with a parameter: Django's intermediate page (the form and the chosen clients),
+        then, posted again with `apply`, each client through its service."""
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+            self.message_user(request, apply(request, ids, form.cleaned_data), messages.SUCCESS)
+            return None
+        return TemplateResponse(
+            request,
+            "admin/clients/client/action_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": dict(self.get_action_choices(request)).get(action, action),
+                "opts": self.model._meta,
+                "form": form,
+                "action": action,
+                "clients": queryset.order_by("name")[:200],
+                "count": queryset.count(),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "preserved_query": request.GET.urlencode(),
+            },
+        )
+
     @admin.action(description="Deactivate", permissions=["change"])
     def deactivate(self, request, queryset):
         self._run(request, queryset.filter(is_active=True), services.client_deactivate, "Deactivated")
@@ -266,7 +344,16 @@ class ClientAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         history = reverse("admin:clients_auditlog_changelist") + "?" + urlencode({"entity_type": "client", "entity_id": object_id})
         extra_context = {**(extra_context or {}), "audit_history_url": history}
+        if self.has_change_permission(request) and str(object_id).isdigit():
+            extra_context["extend_url"] = reverse("admin:clients_client_extend", args=[int(object_id)])
+            extra_context["extend_form"] = ExtendForm()
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """Django's History reads django_admin_log, which stays empty (every change goes through
+        the services): the client's audit entries instead."""
+        query = urlencode({"entity_type": "client", "entity_id": object_id})
+        return HttpResponseRedirect(reverse("admin:clients_auditlog_changelist") + "?" + query)
 
     def changelist_view(self, request, extra_context=None):
         query = request.GET.copy()
@@ -274,6 +361,8 @@ class ClientAdmin(admin.ModelAdmin):
             query.pop(param, None)
         export = reverse("admin:clients_client_export")
         extra_context = {**(extra_context or {}), "export_url": f"{export}?{query.urlencode()}" if query else export}
+        # Eight columns and the filters fit 1366 px only without the navigation sidebar (breadcrumbs remain).
+        extra_context["is_nav_sidebar_enabled"] = False
         return super().changelist_view(request, extra_context)
 
     def get_urls(self):
