@@ -276,3 +276,29 @@ def test_clients_list_fits_1366_px_and_bulk_actions_take_a_parameter(page, gatew
         grants = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'access.grant' AND actor_type = 'staff'").fetchone()[0]
         extends = db.execute("SELECT json_extract(details, '$.days') FROM audit_log WHERE action = 'client.extend'").fetchall()
     assert 1 <= grants <= 3 and extends == [(10,)]
+
+
+def test_audit_log_names_people_searches_by_email_and_shows_before_and_after(page, gateway):
+    sign_in(page, gateway)
+    email = first_active_email(gateway)
+    page.goto(f"{gateway.url}/admin/clients/client/?q={email}")
+    page.locator("#result_list tbody tr th a").first.click()
+    page.wait_for_url(re.compile(r"/admin/clients/client/\d+/change/"))
+    name = page.input_value("#id_name")
+    page.fill("#id_company", "Renamed Lda")
+    page.click("input[name=_save]")
+    page.wait_for_selector("ul.messagelist li.success")
+
+    page.goto(f"{gateway.url}/admin/clients/auditlog/?q={email.upper()}")
+    entities = set(page.locator("#result_list tbody td.field-entity_link").all_inner_texts())
+    assert entities == {name}
+    actors = page.locator("#result_list tbody td.field-actor").all_inner_texts()
+    assert STAFF in actors and "system" in actors
+    times = page.locator("#result_list tbody th.field-time").all_inner_texts()
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", time) for time in times), times
+    shot_at_widths(page, "28-audit-search-by-email")
+    page.locator("#result_list tbody tr", has_text="client.update").locator("th a").first.click()
+    before = page.inner_text("table.ltp-changes td.ltp-before")
+    after = page.inner_text("table.ltp-changes td.ltp-after")
+    assert after == "Renamed Lda" and before != after
+    shot_at_widths(page, "29-audit-update-before-after")

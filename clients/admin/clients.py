@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import F
@@ -121,14 +122,18 @@ class DemoFilter(admin.SimpleListFilter):
 class DemoAccessInline(WritableUnlessReadOnly, admin.TabularInline):
     model = ClientDemoAccess
     form = DemoAccessForm
-    fields = ("demo", "expires_at", "granted_at", "granted_by", "access_count", "last_accessed_at")
-    readonly_fields = ("granted_at", "granted_by", "access_count", "last_accessed_at")
+    fields = ("demo", "expires_at", "granted_at", "granted_by_name", "access_count", "last_accessed_at")
+    readonly_fields = ("granted_at", "granted_by_name", "access_count", "last_accessed_at")
     extra = 0
     verbose_name = "demo access"
     verbose_name_plural = "demo access (expiry empty: follows the client's end of access)"
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("demo")
+
+    @admin.display(description=_lazy("granted by"))
+    def granted_by_name(self, access):
+        return staff_name(access.granted_by)
 
 
 @admin.register(Client)
@@ -155,7 +160,7 @@ class ClientAdmin(admin.ModelAdmin):
         "days_remaining_display",
         "data_registo",
         "last_login_at",
-        "created_by",
+        "created_by_name",
         "created_at",
         "updated_at",
     )
@@ -173,7 +178,7 @@ class ClientAdmin(admin.ModelAdmin):
         ]
         if self.has_change_permission(request, obj):
             fieldsets.append(("Password", {"fields": ("password",)}))
-        fieldsets.append(("Record", {"fields": ("data_registo", "last_login_at", "created_by", "created_at", "updated_at")}))
+        fieldsets.append(("Record", {"fields": ("data_registo", "last_login_at", "created_by_name", "created_at", "updated_at")}))
         return fieldsets
 
     def get_form(self, request, obj=None, **kwargs):
@@ -205,6 +210,10 @@ class ClientAdmin(admin.ModelAdmin):
     @admin.display(description=_lazy("demos"))
     def demo_count(self, obj):
         return obj.demo_count
+
+    @admin.display(description=_lazy("created by"))
+    def created_by_name(self, obj):
+        return staff_name(obj.created_by)
 
     @admin.display(description=_lazy("registered"), ordering="data_registo")
     def registered(self, obj):
@@ -419,6 +428,14 @@ class ClientAdmin(admin.ModelAdmin):
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="ltplabs-clients-{stamp}.csv"'
         return response
+
+
+def staff_name(user_id: int | None) -> str:
+    """A staff user's name where the schema keeps its id (created_by, granted_by); empty: the system."""
+    if user_id is None:
+        return _("the system")
+    username = get_user_model().objects.filter(pk=user_id).values_list("username", flat=True).first()
+    return username or _("staff user %(id)s (deleted)") % {"id": user_id}
 
 
 def days_left_words(is_active: bool, end, at) -> str:

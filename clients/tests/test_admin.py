@@ -11,6 +11,7 @@ from django.test import Client as Browser
 from django.urls import reverse
 
 from clients import services
+from clients.legacy_time import format_time
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, now
 from tests.fixtures import make_staff
 
@@ -410,7 +411,7 @@ def test_audit_date_filter_keeps_todays_rows(browser, entries):
 def test_audit_list_links_each_client_entry_to_its_client(browser, entries, people):
     page = browser.get(AUDIT).content.decode()
     ana_url = reverse("admin:clients_client_change", args=[people["ana"].id])
-    assert f'<a href="{ana_url}">client {people["ana"].id}</a>' in page
+    assert f'<a href="{ana_url}">Ana Silva</a>' in page  # by name, not "client 1"
     assert "demo 3" in page
 
 
@@ -649,3 +650,53 @@ def test_history_button_opens_the_clients_audit_entries(browser, people):
     response = browser.get(reverse("admin:clients_client_history", args=[people["ana"].pk]))
     assert response.status_code == 302
     assert response["Location"] == f"{AUDIT}?entity_type=client&entity_id={people['ana'].pk}"
+
+
+def test_audit_list_shows_seconds_staff_by_name_and_the_demo_of_an_access_row(browser, staff_user, people):
+    services.access_grant(actor=services.Actor.staff(staff_user), client_id=people["rui"].pk, demo="pricing-lab")
+    response = browser.get(AUDIT, {"action": "access.grant"})
+    page = response.content.decode()
+    [entry] = response.context["cl"].result_list
+    assert '<td class="field-demo">pricing-lab</td>' in page
+    assert f'<td class="field-actor">{staff_user.username}</td>' in page and "staff " + str(staff_user.pk) not in page
+    assert format_time(entry.created_at) in page and re.search(r"\d{2}:\d{2}:\d{2}</a></th>", page)
+
+
+def test_audit_list_names_rows_with_two_queries_whatever_their_number(browser, staff_user, people):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for _ in range(2):
+        for client in people.values():
+            services.client_extend(actor=services.Actor.staff(staff_user), client_id=client.pk, days=1)
+            services.client_login(email=client.email, password="ltplabs-demo") if client.status == "active" else None
+        with CaptureQueriesContext(connection) as queries:
+            browser.get(AUDIT)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+
+
+@pytest.mark.parametrize(("term", "who"), [("ana@example", {"Ana Silva"}), ("costa", {"Rui Costa"}), ("RUI@EXAMPLE.COM", {"Rui Costa"})])
+def test_audit_search_by_a_clients_email_or_name(browser, people, term, who):
+    response = browser.get(AUDIT, {"q": term})
+    ids = {entry.entity_id for entry in response.context["cl"].result_list}
+    assert ids == {client.pk for client in people.values() if client.name in who}
+
+
+def test_audit_entry_shows_an_updates_before_and_after_side_by_side(browser, staff_user, people):
+    services.client_update(
+        actor=services.Actor.staff(staff_user), client_id=people["ana"].pk, changes={"company": "NOS", "phone": "+351 1"}
+    )
+    entry = AuditLog.objects.get(action="client.update")
+    page = browser.get(reverse("admin:clients_auditlog_change", args=[entry.pk])).content.decode()
+    assert '<tr><th scope="row">company</th><td class="ltp-before">Sonae</td><td class="ltp-after">NOS</td></tr>' in page
+    assert '<tr><th scope="row">phone</th><td class="ltp-before">—</td><td class="ltp-after">+351 1</td></tr>' in page
+
+
+def test_client_page_names_who_created_it_and_who_granted_each_demo(browser, staff_user, people):
+    services.access_grant(actor=services.Actor.staff(staff_user), client_id=people["rui"].pk, demo="pricing-lab")
+    page = browser.get(reverse("admin:clients_client_change", args=[people["rui"].pk])).content.decode()
+    assert '<div class="readonly">the system</div>' in page  # created by the sample loader, not "None"
+    granted = re.findall(r'field-granted_by_name">\s*<p>([^<]*)</p>', page)
+    assert granted[0] == staff_user.username  # (then the empty row the "Add another" button copies)

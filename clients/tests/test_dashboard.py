@@ -186,7 +186,7 @@ def test_a_viewer_sees_the_figures_but_no_extend_button_and_cannot_post_one(view
     browser = Browser()
     browser.force_login(viewer_user)
     html = browser.get(INDEX).content.decode()
-    assert 'id="count-active"' in html and "ltp-extend" not in html
+    assert 'id="count-active"' in html and 'class="ltp-extend"' not in html
     response = browser.post(reverse("admin:clients_client_extend", args=[mix["in-1"].id]), {"days": "30"})
     assert response.status_code == 403
     assert not AuditLog.objects.filter(action="client.extend").exists()
