@@ -302,3 +302,38 @@ def test_audit_log_names_people_searches_by_email_and_shows_before_and_after(pag
     after = page.inner_text("table.ltp-changes td.ltp-after")
     assert after == "Renamed Lda" and before != after
     shot_at_widths(page, "29-audit-update-before-after")
+
+
+def test_import_shows_a_dry_run_refuses_a_file_with_one_bad_row_and_imports_a_good_one(page, gateway, tmp_path):
+    hash_ = "$2b$10$.F1S/9sN1v/GCvIeXCBqi.nsCy/bbhJtTjTAsZdVdPighTlkhYFzK"
+    good = "name,email,company,access_days,demos,password_hash\n" + "".join(
+        f"Event Guest {number},guest{number}@event.example,Expo Lda,14,pricing-lab,{hash_}\n" for number in range(5)
+    )
+    bad = good + f"Broken,not-an-email,,0,,{hash_}\n"
+    (tmp_path / "bad.csv").write_text(bad)
+    (tmp_path / "good.csv").write_text(good)
+    sign_in(page, gateway)
+    page.goto(f"{gateway.url}/admin/clients/client/")
+    page.click("#import-clients")
+    page.set_input_files("input[name=file]", str(tmp_path / "bad.csv"))
+    page.click("#import-upload input[type=submit]")
+    page.wait_for_selector("#import-outcome")
+    assert page.locator("#import-confirm").count() == 0
+    assert page.locator("#import-rows tr.ltp-row-error").count() == 1 and page.locator("#import-rows tr.ltp-row-ok").count() == 5
+    assert "Enter a valid e-mail address." in page.inner_text("#import-rows tr.ltp-row-error")
+    shot_at_widths(page, "30-import-one-bad-row")
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        assert db.execute("SELECT COUNT(*) FROM clients WHERE email LIKE '%@event.example'").fetchone()[0] == 0
+
+    page.set_input_files("input[name=file]", str(tmp_path / "good.csv"))
+    page.click("#import-upload input[type=submit]")
+    page.wait_for_selector("#import-confirm")
+    shot(page, "31-import-dry-run")
+    page.click("#import-confirm input[type=submit]")
+    page.wait_for_selector("ul.messagelist li.success")
+    assert page.inner_text("ul.messagelist li.success") == "Imported 5 clients."
+    shot(page, "32-import-done")
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        created = db.execute("SELECT COUNT(*) FROM clients WHERE email LIKE '%@event.example'").fetchone()[0]
+        audited = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'client.create' AND actor_type = 'staff'").fetchone()[0]
+    assert (created, audited) == (5, 5)

@@ -6,7 +6,10 @@ per row (demo_count is a subquery, status and days come from the row), no second
 """
 
 import csv
+import secrets
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -28,6 +31,8 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 
 from clients import rules, services
+from clients.importing import COLUMNS as IMPORT_COLUMNS
+from clients.importing import ImportFileError, import_clients, read_rows
 from clients.legacy_time import format_time, now
 from clients.models import Client, ClientDemoAccess, ClientQuerySet, Demo
 from clients.selectors.client_rows import DEMO_COUNT_SQL
@@ -35,7 +40,7 @@ from clients.selectors.dashboard import EXPIRING_WINDOWS
 from clients.sites import WritableUnlessReadOnly
 from ltplabs.exceptions import Conflict, NotFound
 
-from .forms import BulkExtendForm, BulkGrantForm, BulkRevokeForm, ClientAddForm, ClientChangeForm, DemoAccessForm, ExtendForm
+from .forms import BulkExtendForm, BulkGrantForm, BulkRevokeForm, ClientAddForm, ClientChangeForm, DemoAccessForm, ExtendForm, ImportForm
 
 STATUS_LABELS = {status: status.capitalize() for status in rules.STATUSES}
 CSV_COLUMNS = ("id", "name", "email", "company", "phone", "status", "days_remaining", "demo_count", "data_registo", "access_end_date")
@@ -370,6 +375,8 @@ class ClientAdmin(admin.ModelAdmin):
             query.pop(param, None)
         export = reverse("admin:clients_client_export")
         extra_context = {**(extra_context or {}), "export_url": f"{export}?{query.urlencode()}" if query else export}
+        if self.has_add_permission(request):
+            extra_context["import_url"] = reverse("admin:clients_client_import")
         # Eight columns and the filters fit 1366 px only without the navigation sidebar (breadcrumbs remain).
         extra_context["is_nav_sidebar_enabled"] = False
         return super().changelist_view(request, extra_context)
@@ -377,7 +384,61 @@ class ClientAdmin(admin.ModelAdmin):
     def get_urls(self):
         export = path("export.csv", self.admin_site.admin_view(self.export_csv), name="clients_client_export")
         extend = path("<int:client_id>/extend/", self.admin_site.admin_view(self.extend_view), name="clients_client_extend")
-        return [export, extend, *super().get_urls()]
+        upload = path("import/", self.admin_site.admin_view(self.import_view), name="clients_client_import")
+        return [export, extend, upload, *super().get_urls()]
+
+    def import_view(self, request):
+        """Upload a CSV or XLSX file: a dry run shows every row's outcome, then Import writes all rows or none.
+
+        Between the two steps the file waits in the temp folder under a random name that only this
+        session knows; the second step reads and checks it all again in its one transaction."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form, result, token = ImportForm(), None, None
+        if request.method == "POST" and "token" in request.POST:
+            pending = request.session.get("client_import") or {}
+            if not pending or not secrets.compare_digest(pending.get("token", ""), request.POST["token"]):
+                self.message_user(request, _("That upload is no longer waiting; upload the file again."), messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:clients_client_import"))
+            stored = import_path(pending["token"])
+            rows = read_rows(stored.read_bytes(), pending["name"])
+            result = import_clients(actor=actor(request), rows=rows, dry_run=False)
+            if result.written:
+                stored.unlink(missing_ok=True)
+                del request.session["client_import"]
+                count = len(result.rows)
+                self.message_user(
+                    request,
+                    ngettext("Imported %(count)d client.", "Imported %(count)d clients.", count) % {"count": count},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:clients_client_changelist"))
+            self.message_user(request, _("Nothing was imported: some rows have errors now."), messages.ERROR)
+        elif request.method == "POST":
+            form = ImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                upload = form.cleaned_data["file"]
+                content = upload.read()
+                try:
+                    rows = read_rows(content, upload.name)
+                except ImportFileError as exc:
+                    form.add_error("file", str(exc))
+                else:
+                    result = import_clients(actor=actor(request), rows=rows, dry_run=True)
+                    if not result.failed:
+                        token = secrets.token_urlsafe(24)
+                        import_path(token).write_bytes(content)
+                        request.session["client_import"] = {"token": token, "name": upload.name}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import clients"),
+            "opts": self.model._meta,
+            "form": form,
+            "result": result,
+            "token": token,
+            "columns": IMPORT_COLUMNS,
+        }
+        return TemplateResponse(request, "admin/clients/client/import.html", context)
 
     def extend_view(self, request, client_id: int):
         """POST days=N: extend one client's access (the dashboard's buttons, the client's page)."""
@@ -449,6 +510,12 @@ def days_left_words(is_active: bool, end, at) -> str:
             return _("expired today")
         return ngettext("expired %(days)d day ago", "expired %(days)d days ago", ago) % {"days": ago}
     return ngettext("%(days)d day", "%(days)d days", days) % {"days": days}
+
+
+def import_path(token: str) -> Path:
+    folder = Path(tempfile.gettempdir()) / "ltplabs-client-imports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{token}.upload"
 
 
 class Echo:

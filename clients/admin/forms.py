@@ -88,3 +88,7 @@ class BulkGrantForm(forms.Form):
 
 class BulkRevokeForm(forms.Form):
     demo = forms.ModelChoiceField(label=_("Demo"), queryset=Demo.objects.order_by("name"))
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=_("CSV or XLSX file"))
