@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import bcrypt
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client as Browser
 from django.urls import reverse
 
@@ -700,3 +701,20 @@ def test_client_page_names_who_created_it_and_who_granted_each_demo(browser, sta
     assert '<div class="readonly">the system</div>' in page  # created by the sample loader, not "None"
     granted = re.findall(r'field-granted_by_name">\s*<p>([^<]*)</p>', page)
     assert granted[0] == staff_user.username  # (then the empty row the "Add another" button copies)
+
+
+def test_token_blacklist_pages_are_for_superusers_only():
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    everything = [
+        f"{perm.content_type.app_label}.{perm.codename}" for perm in Permission.objects.filter(content_type__app_label="token_blacklist")
+    ]
+    staff = make_staff("holder", everything)
+    url = reverse("admin:token_blacklist_outstandingtoken_changelist")
+    browser = Browser()
+    browser.force_login(staff)
+    assert browser.get(url).status_code == 403
+    assert "token_blacklist" not in browser.get(reverse("admin:index")).content.decode()
+    browser.force_login(make_staff("root2", is_superuser=True))
+    assert browser.get(url).status_code == 200
+    assert OutstandingToken._meta.app_label == "token_blacklist"
