@@ -233,6 +233,10 @@ def test_clients_list_fits_1366_px_and_bulk_actions_take_a_parameter(page, gatew
         assert page.evaluate("document.documentElement.scrollWidth") <= width
         results = page.locator("#changelist .results")  # the admin scrolls a too-wide table inside it
         assert results.evaluate("element => element.scrollWidth <= element.clientWidth"), width
+        one_line = "cells => cells.every(cell => cell.getClientRects().length && cell.querySelectorAll('br').length === 0 && "
+        one_line += "cell.clientHeight < 2.2 * parseFloat(getComputedStyle(cell).lineHeight || 16))"
+        for column in ("th.field-name", "td.field-days_remaining_display", "td.field-registered"):
+            assert page.locator(f"#result_list tbody {column}").evaluate_all(one_line), (width, column)  # no wrapped names or dates
         registered = page.locator("#result_list tbody td.field-registered").first.inner_text()
         assert re.fullmatch(r"\d{2}/\d{2}/\d{4}|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{4}", registered), registered
     days = page.locator("#result_list tbody td.field-days_remaining_display").all_inner_texts()

@@ -36,7 +36,8 @@ def browser(staff_user):
 @pytest.fixture
 def mix():
     """Clients in every state, at the edges of the 7 and 30 day windows."""
-    ends = {"in-1": 0.5, "in-6": 6.9, "in-7": 7.2, "in-29": 29.5, "in-31": 31, "gone-2": -2, "gone-40": -40}
+    # Made in another order than their ends, so the soonest-first order is not the ids' order.
+    ends = {"in-29": 29.5, "in-7": 7.2, "gone-2": -2, "in-1": 0.5, "in-31": 31, "in-6": 6.9, "gone-40": -40}
     made = {key: make_client(f"Client {key}", f"{key}@example.com", end_in_days=days) for key, days in ends.items()}
     made["none"] = make_client("Client none", "none@example.com", end_in_days=None)
     made["off"] = make_client("Client off", "off@example.com", end_in_days=3, active=False)
