@@ -182,6 +182,7 @@ class ClientAdmin(admin.ModelAdmin):
             ("Access", {"fields": ("status_display", "is_active", "access_end_date", "days_remaining_display")}),
         ]
         if self.has_change_permission(request, obj):
+            fieldsets[0][1]["fields"] += ("version", "seen_audit_id")  # hidden: the stale-save check (forms.py)
             fieldsets.append(("Password", {"fields": ("password",)}))
         fieldsets.append(("Record", {"fields": ("data_registo", "last_login_at", "created_by_name", "created_at", "updated_at")}))
         return fieldsets
@@ -192,7 +193,13 @@ class ClientAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
+        if obj is None:
+            return ()
+        return self.readonly_fields if self.has_activate_permission(request) else (*self.readonly_fields, "is_active")
+
+    def has_activate_permission(self, request, obj=None):
+        """Deactivating and reactivating: the API's rule (clients.rules.permissions_for_changes)."""
+        return self.has_change_permission(request, obj) and request.user.has_perms(rules.permissions_for_changes(["is_active"]))
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -345,11 +352,11 @@ class ClientAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Deactivate", permissions=["change"])
+    @admin.action(description="Deactivate", permissions=["activate"])
     def deactivate(self, request, queryset):
         self._run(request, queryset.filter(is_active=True), services.client_deactivate, "Deactivated")
 
-    @admin.action(description="Reactivate", permissions=["change"])
+    @admin.action(description="Reactivate", permissions=["activate"])
     def reactivate(self, request, queryset):
         self._run(request, queryset.filter(is_active=False), services.client_reactivate, "Reactivated")
 
