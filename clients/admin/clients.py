@@ -11,6 +11,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
@@ -201,6 +202,14 @@ class ClientAdmin(admin.ModelAdmin):
         """Deactivating and reactivating: the API's rule (clients.rules.permissions_for_changes)."""
         return self.has_change_permission(request, obj) and request.user.has_perms(rules.permissions_for_changes(["is_active"]))
 
+    def has_grant_permission(self, request, obj=None):
+        """Granting a demo to many: what POST /api/clients/{id}/demos needs (add on demo access)."""
+        return request.user.has_perm("clients.add_clientdemoaccess") and not settings.DATABASE_READ_ONLY
+
+    def has_revoke_permission(self, request, obj=None):
+        """Revoking a demo from many: what DELETE /api/clients/{id}/demos/{slug} needs."""
+        return request.user.has_perm("clients.delete_clientdemoaccess") and not settings.DATABASE_READ_ONLY
+
     def get_actions(self, request):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
@@ -293,7 +302,7 @@ class ClientAdmin(admin.ModelAdmin):
             "Extended access by %(days)d days for %(count)d client.", "Extended access by %(days)d days for %(count)d clients.", len(ids)
         ) % {"days": data["days"], "count": len(ids)}
 
-    @admin.action(description=_lazy("Grant a demo…"), permissions=["change"])
+    @admin.action(description=_lazy("Grant a demo…"), permissions=["grant"])
     def grant_demo(self, request, queryset):
         return self._with_form(request, queryset, BulkGrantForm, "grant_demo", self._grant_demo)
 
@@ -310,7 +319,7 @@ class ClientAdmin(admin.ModelAdmin):
             message += " " + _("%(had)d had it already (unchanged).") % {"had": had}
         return message
 
-    @admin.action(description=_lazy("Revoke a demo…"), permissions=["change"])
+    @admin.action(description=_lazy("Revoke a demo…"), permissions=["revoke"])
     def revoke_demo(self, request, queryset):
         return self._with_form(request, queryset, BulkRevokeForm, "revoke_demo", self._revoke_demo)
 

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from clients import services
-from clients.models import AuditLog, Client
+from clients.models import AuditLog, Client, Demo
 from clients.tests.test_admin import UA, browser, change_data, make_client  # noqa: F401 (browser: a fixture)
 from tests.fixtures import ALL_CLIENT_PERMS, make_staff
 
@@ -66,3 +66,21 @@ def test_the_audit_list_pages_by_cursor_through_every_entry_without_offset_or_co
         seen += [entry.id for entry in response.context["cl"].result_list]
         url = response.context["cl"].older_url and reverse("admin:clients_auditlog_changelist") + response.context["cl"].older_url
     assert seen == expected and len(seen) >= 250
+
+
+def test_bulk_grant_and_revoke_need_the_demo_access_permissions_the_api_asks_for(db):
+    """One rule for demo access: the bulk actions ask what POST and DELETE …/demos ask."""
+    editor = make_staff(
+        "no-access-perms", [p for p in ALL_CLIENT_PERMS if p not in ("clients.add_clientdemoaccess", "clients.delete_clientdemoaccess")]
+    )
+    editor_browser = Browser(HTTP_USER_AGENT=UA)
+    editor_browser.force_login(editor)
+    client = make_client("No Grant", "no-grant@example.com")
+    changelist = editor_browser.get(reverse("admin:clients_client_changelist"))
+    actions = [choice[0] for choice in changelist.context["action_form"].fields["action"].choices]
+    assert "extend_days" in actions and "grant_demo" not in actions and "revoke_demo" not in actions
+    editor_browser.post(
+        reverse("admin:clients_client_changelist"),
+        {"action": "grant_demo", "_selected_action": [client.id], "apply": "1", "demo": Demo.objects.first().pk},
+    )
+    assert not client.demo_access.exists() and not AuditLog.objects.filter(action="access.grant").exists()
