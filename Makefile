@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-postgres lint setup setup-dev clean bench bench-request bench-admin bench-migrate image-check reliability
+.PHONY: run test test-postgres lint setup setup-dev clean bench bench-request bench-admin bench-audit bench-migrate image-check reliability
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ bench: setup-dev
 ## bench-request: one API request's time through the WSGI application in-process (POST /api/clients, reads); see bench/README.md
 bench-request: setup-dev
 	$(PY) bench/request_profile.py
+
+## bench-audit: deep audit-log pages (API and admin) on 2,000,000 rows (bench/data/audit-2m.db, made once)
+bench-audit: setup
+	$(PY) bench/audit_pages.py --rows 2000000 --depth 1900000
 
 ## bench-admin: each staff admin page's time on 100,000 sample clients (bench/data/admin-100k.db, made once)
 bench-admin: setup

@@ -7,6 +7,7 @@ days_remaining rules, and the time format, are those of rules.py and legacy_time
 
 from datetime import datetime
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from . import rules
@@ -179,3 +180,24 @@ class DemoUsage(models.Model):
         managed = False
         db_table = "v_demo_usage"
         ordering = ("demo_id",)
+
+
+class IdempotencyKey(models.Model):
+    """The gateway's own table (managed, migrated): one row per Idempotency-Key a principal sent.
+
+    `response_status` is NULL while the first request runs; the answer is stored in the same
+    transaction as the write it answers (clients/idempotency.py), so a stored answer always
+    means its write committed, and a row without one means nothing was written."""
+
+    principal = models.CharField(max_length=100)  # "staff:<id>", "client:<id>" (idempotency.principal_of)
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of method, path and body
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField()
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True, encoder=DjangoJSONEncoder)
+
+    class Meta:
+        db_table = "gateway_idempotency_key"
+        constraints = [models.UniqueConstraint(fields=("principal", "key"), name="gateway_idempotency_key_unique")]
+        indexes = [models.Index(fields=("created_at",), name="gateway_idempotency_created")]

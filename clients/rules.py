@@ -8,6 +8,7 @@ once as the SQL fragment built beside it, and clients/tests/test_rules.py checks
 the view on the same rows.
 """
 
+import hashlib
 import math
 from datetime import datetime
 
@@ -67,3 +68,36 @@ def days_remaining(end: datetime | None, at: datetime) -> int | None:
 def days_remaining_sqlite(column: str) -> str:
     """The same on SQLite, as the view writes it, `at` its one parameter."""
     return f"CASE WHEN {column} IS NULL THEN NULL ELSE CAST(julianday({column}) - julianday(%s) AS INTEGER) END"
+
+
+# --- a client's version (ETag) -----------------------------------------------------------
+# The fields a write can change (the API's, the admin's, a password), as values: two edits
+# within one second still give two versions. Not last_login_at, nor updated_at (the database's
+# trigger moves it on every UPDATE, a sign-in's too): a sign-in is not an edit, and an ETag that
+# moved with each one would refuse edits for nothing.
+ETAG_FIELDS = ("id", "name", "email", "company", "phone", "notes", "is_active", "access_end_date", "password_hash")
+
+
+def client_etag(client) -> str:
+    """The strong ETag of a client's row as GET /api/clients/{id} sends it (quoted)."""
+    text = "\x1f".join("" if value is None else str(value) for value in (getattr(client, field) for field in ETAG_FIELDS))
+    return '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """An If-Match / If-None-Match value against the current ETag: `*`, or a list that holds it
+    (a weak `W/` form compares equal: a proxy that compressed the answer may have weakened it)."""
+    candidates = [part.strip().removeprefix("W/") for part in header.split(",")]
+    return "*" in candidates or etag in candidates
+
+
+# --- who may deactivate and reactivate -----------------------------------------------------
+# DELETE /api/clients/{id} deactivates; so does PATCH {"is_active": false} and the admin's
+# action. One rule for all of them: changing is_active either way needs delete_client on top of
+# change_client, so a `change`-only viewer cannot do with PATCH what DELETE refuses it.
+ACTIVATION_PERMISSION = "clients.delete_client"
+
+
+def permissions_for_changes(fields) -> tuple[str, ...]:
+    """The permissions a change of these client fields needs."""
+    return ("clients.change_client", ACTIVATION_PERMISSION) if "is_active" in fields else ("clients.change_client",)

@@ -8,7 +8,7 @@ from ltplabs.api.serializers import InputSerializer, StrictSerializer
 
 from . import rules
 from .legacy_time import FORMAT
-from .selectors import CLIENT_STATUSES
+from .selectors import AUDIT_OFFSET_MAX, CLIENT_STATUSES
 
 # Paging, for every list (and the fast path of plain_page_query).
 LIMIT_DEFAULT, LIMIT_MAX = 100, settings.API_MAX_PAGE_SIZE
@@ -88,7 +88,13 @@ def plain_page_query(params) -> dict | None:
 
 class AuditQuery(InputSerializer):
     limit = serializers.IntegerField(required=False, default=LIMIT_DEFAULT, min_value=1, max_value=LIMIT_MAX)
-    offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=OFFSET_MAX)
+    # Past a few pages an OFFSET costs every row it skips (9 s at 1,900,000 on SQLite, holding a
+    # worker); the cursor costs the same at any depth.
+    offset = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=AUDIT_OFFSET_MAX,
+        error_messages={"max_value": f"Must be at most {AUDIT_OFFSET_MAX:,}: page deeper with `cursor` (pagination.next_cursor)."},
+    )  # fmt: skip
+    cursor = serializers.CharField(required=False, max_length=100)
     entity_type = serializers.CharField(required=False, max_length=100)
     entity_id = serializers.IntegerField(required=False, min_value=0, max_value=2**63 - 1)
     action = serializers.CharField(required=False, max_length=100)

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from ltplabs.exceptions import Conflict, InvalidCredentials, NotFound
+from ltplabs.exceptions import Conflict, InvalidCredentials, NotFound, PreconditionFailed
 
 from . import rules
 from .audit import Actor, audit, insert
@@ -23,6 +23,7 @@ from .legacy_time import format_time, now
 from .models import Client, ClientDemoAccess, Demo
 from .passwords import check_password, dummy_check, hash_password, validate_password_hash
 
+GRANTED_ALREADY = "The client already has access to this demo."
 UPDATABLE_FIELDS = ("name", "company", "phone", "notes", "is_active", "access_end_date")
 
 
@@ -67,11 +68,19 @@ def _clean_days(field: str, value: Any, maximum: int = rules.ACCESS_DAYS_MAX) ->
     return value
 
 
-def _get_client_for_update(client_id: int) -> Client:
+def _get_client_for_update(client_id: int, if_match: str | None = None) -> Client:
+    """The client's row, locked until the transaction ends, so a write that reads it first (extend
+    adds to the current end) never works from a value another writer is changing. PostgreSQL:
+    SELECT ... FOR UPDATE; SQLite: a no-op, BEGIN IMMEDIATE already holds the one write lock.
+    `if_match`: the ETag the caller saw; checked under the lock, so nothing is written over a
+    change it did not see."""
     try:
-        return Client.objects.get(pk=client_id)
+        client = Client.objects.select_for_update().get(pk=client_id)
     except (Client.DoesNotExist, ValueError, TypeError, OverflowError):
         raise NotFound("Client not found.") from None
+    if if_match is not None and not rules.etag_matches(if_match, rules.client_etag(client)):
+        raise PreconditionFailed("The client has changed since this version was read (If-Match); read it again.")
+    return client
 
 
 def _get_demo(slug: str) -> Demo:
@@ -190,7 +199,7 @@ def client_create(
     return client
 
 
-def client_update(*, actor: Actor, client_id: int, changes: dict[str, Any]) -> Client:
+def client_update(*, actor: Actor, client_id: int, changes: dict[str, Any], if_match: str | None = None) -> Client:
     """Change a client's editable fields; the audit row holds each field before and after."""
     unknown = sorted(set(changes) - set(UPDATABLE_FIELDS))
     if unknown:
@@ -209,7 +218,7 @@ def client_update(*, actor: Actor, client_id: int, changes: dict[str, Any]) -> C
             cleaned[field] = value.replace(microsecond=0) if value is not None else None
 
     with transaction.atomic():
-        client = _get_client_for_update(client_id)
+        client = _get_client_for_update(client_id, if_match)
         before, after = {}, {}
         for field, value in cleaned.items():
             if getattr(client, field) != value:
@@ -226,9 +235,9 @@ def client_update(*, actor: Actor, client_id: int, changes: dict[str, Any]) -> C
     return client
 
 
-def client_deactivate(*, actor: Actor, client_id: int) -> Client:
+def client_deactivate(*, actor: Actor, client_id: int, if_match: str | None = None) -> Client:
     """Deactivate a client (is_active = 0); the row stays."""
-    return client_update(actor=actor, client_id=client_id, changes={"is_active": False})
+    return client_update(actor=actor, client_id=client_id, changes={"is_active": False}, if_match=if_match)
 
 
 def client_reactivate(*, actor: Actor, client_id: int) -> Client:
@@ -236,11 +245,11 @@ def client_reactivate(*, actor: Actor, client_id: int) -> Client:
     return client_update(actor=actor, client_id=client_id, changes={"is_active": True})
 
 
-def client_extend(*, actor: Actor, client_id: int, days: int) -> Client:
+def client_extend(*, actor: Actor, client_id: int, days: int, if_match: str | None = None) -> Client:
     """Move access_end_date to max(now, current end) + days."""
     days = _clean_days("days", days)
     with transaction.atomic():
-        client = _get_client_for_update(client_id)
+        client = _get_client_for_update(client_id, if_match)
         at = now()
         start = max(at, client.access_end_date) if client.access_end_date else at
         before = _fmt(client.access_end_date)
@@ -279,10 +288,17 @@ def access_grant(*, actor: Actor, client_id: int, demo: str, expires_at: datetim
         client = _get_client_for_update(client_id)
         demo_row = _get_demo(demo)
         if ClientDemoAccess.objects.filter(client=client, demo=demo_row).exists():
-            raise Conflict("The client already has access to this demo.")
-        access = ClientDemoAccess.objects.create(
-            client=client, demo=demo_row, granted_at=now(), expires_at=expires_at, granted_by=actor.id if actor.type == "staff" else None
-        )
+            raise Conflict(GRANTED_ALREADY)
+        try:
+            # (client_id, demo_id)'s UNIQUE index decides should a writer that did not lock the
+            # client row (demo-service, a shell) insert between the check and this INSERT.
+            with transaction.atomic():
+                access = ClientDemoAccess.objects.create(
+                    client=client, demo=demo_row, granted_at=now(), expires_at=expires_at,
+                    granted_by=actor.id if actor.type == "staff" else None,
+                )  # fmt: skip
+        except IntegrityError as exc:
+            raise Conflict(GRANTED_ALREADY) from exc
         audit(
             actor=actor,
             action="access.grant",

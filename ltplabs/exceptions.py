@@ -20,6 +20,12 @@ class Conflict(ServiceError):
     status = 409
 
 
+class PreconditionFailed(ServiceError):
+    """The caller's If-Match is not the resource's current version."""
+
+    status = 412
+
+
 class InvalidCredentials(ServiceError):
     status = 401
 

@@ -164,6 +164,9 @@ if DATABASE_READ_ONLY:
     SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 
 # Client passwords: bare bcrypt "$2b$" hashes, as demo-service verifies them.
+# How long an Idempotency-Key's first answer is kept and replayed (the contract's 24 h).
+IDEMPOTENCY_HOURS = env_int("IDEMPOTENCY_HOURS", 24)
+
 BCRYPT_ROUNDS = env_int("BCRYPT_ROUNDS", 12)
 if BCRYPT_ROUNDS < 10 or BCRYPT_ROUNDS > 15:
     raise ImproperlyConfigured("BCRYPT_ROUNDS must be between 10 and 15.")

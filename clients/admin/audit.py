@@ -5,11 +5,13 @@ import json
 
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from clients import selectors
 from clients.legacy_time import format_time
 from clients.models import AuditLog, Client
 from clients.selectors.dashboard import audit_names
@@ -19,12 +21,60 @@ from clients.sites import ReadOnlyAdmin
 SEARCH_CLIENTS_MAX = 500
 
 
-class NamedChangeList(ChangeList):
+CURSOR_VAR = "cursor"
+
+
+class AuditChangeList(ChangeList):
+    """Pages by cursor (`?cursor=`, the last id of the page before), newest first: LIMIT n+1 after
+    `id < cursor`, the same query at any depth, with no OFFSET and no COUNT (selectors.audit_queryset
+    says why id order is the log's order and which index serves it)."""
+
+    def get_filters_params(self, params=None):
+        lookup_params = super().get_filters_params(params)
+        lookup_params.pop(CURSOR_VAR, None)
+        return lookup_params
+
     def get_results(self, request):
-        super().get_results(request)
-        names = audit_names(list(self.result_list))  # two queries for the page, not two per row
+        cursor = request.GET.get(CURSOR_VAR)
+        queryset = self.queryset
+        if cursor:
+            try:
+                queryset = queryset.filter(id__lt=selectors.decode_audit_cursor(cursor))
+            except ValidationError:  # a cursor this admin did not give: the first page
+                cursor = None
+        rows = list(queryset[: self.list_per_page + 1])
+        has_more = len(rows) > self.list_per_page
+        self.result_list = rows[: self.list_per_page]
+        self.result_count = len(self.result_list)
+        self.full_result_count = None
+        self.show_full_result_count = False
+        self.show_admin_actions = False
+        self.can_show_all = False
+        self.multi_page = has_more or bool(cursor)
+        self.paginator = self.model_admin.get_paginator(request, self.result_list, self.list_per_page)
+        self.newest_url = self.get_query_string(remove=[CURSOR_VAR]) if cursor else None
+        self.older_url = self.get_query_string({CURSOR_VAR: selectors.encode_audit_cursor(self.result_list[-1].id)}) if has_more else None
+        names = audit_names(self.result_list)  # two queries for the page, not two per row
         for entry in self.result_list:
             entry.names = names
+
+
+class EntityTypeFilter(admin.SimpleListFilter):
+    title = "entity type"
+    parameter_name = "entity_type"
+
+    def __init__(self, request, params, model, model_admin):
+        self.with_entity_id = bool(request.GET.get("entity_id"))
+        super().__init__(request, params, model, model_admin)
+
+    def lookups(self, request, model_admin):
+        types = AuditLog.objects.order_by("entity_type").values_list("entity_type", flat=True).distinct()
+        return [(entity_type, entity_type) for entity_type in types]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return selectors.audit_entity_type_filter(queryset, self.value(), with_entity_id=self.with_entity_id)
 
 
 @admin.register(AuditLog)
@@ -33,10 +83,11 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
     list_display = ("time", "action", "entity_link", "demo", "actor", "ip_address")
     list_display_links = ("time",)
-    list_filter = ("action", "entity_type", "actor_type", "created_at")
+    list_filter = ("action", EntityTypeFilter, "actor_type", "created_at")
     search_fields = ("=entity_id", "=actor_id", "ip_address")
     search_help_text = _("A client's e-mail or name (part of it), an entity or actor id, or an IP address.")
-    ordering = ("-created_at", "-id")
+    ordering = ("-id",)  # the log's order (the cursor's); no other order can page in constant time
+    sortable_by = ()
     list_per_page = 100
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
@@ -46,7 +97,7 @@ class AuditLogAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
     def get_changelist(self, request, **kwargs):
-        return NamedChangeList
+        return AuditChangeList
 
     def get_search_results(self, request, queryset, search_term):
         """Besides the exact id and address fields: the entries of the clients whose name or e-mail holds the term."""
@@ -67,7 +118,7 @@ class AuditLogAdmin(ReadOnlyAdmin):
     def names(self, entry):
         return getattr(entry, "names", None) or audit_names([entry])
 
-    @admin.display(description=_("time (UTC)"), ordering="created_at")
+    @admin.display(description=_("time (UTC)"))
     def time(self, entry):
         return format_time(entry.created_at)
 

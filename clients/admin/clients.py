@@ -11,6 +11,7 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import get_user_model
@@ -182,6 +183,7 @@ class ClientAdmin(admin.ModelAdmin):
             ("Access", {"fields": ("status_display", "is_active", "access_end_date", "days_remaining_display")}),
         ]
         if self.has_change_permission(request, obj):
+            fieldsets[0][1]["fields"] += ("version", "seen_audit_id")  # hidden: the stale-save check (forms.py)
             fieldsets.append(("Password", {"fields": ("password",)}))
         fieldsets.append(("Record", {"fields": ("data_registo", "last_login_at", "created_by_name", "created_at", "updated_at")}))
         return fieldsets
@@ -192,7 +194,21 @@ class ClientAdmin(admin.ModelAdmin):
         return super().get_form(request, obj, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
-        return () if obj is None else self.readonly_fields
+        if obj is None:
+            return ()
+        return self.readonly_fields if self.has_activate_permission(request) else (*self.readonly_fields, "is_active")
+
+    def has_activate_permission(self, request, obj=None):
+        """Deactivating and reactivating: the API's rule (clients.rules.permissions_for_changes)."""
+        return self.has_change_permission(request, obj) and request.user.has_perms(rules.permissions_for_changes(["is_active"]))
+
+    def has_grant_permission(self, request, obj=None):
+        """Granting a demo to many: what POST /api/clients/{id}/demos needs (add on demo access)."""
+        return request.user.has_perm("clients.add_clientdemoaccess") and not settings.DATABASE_READ_ONLY
+
+    def has_revoke_permission(self, request, obj=None):
+        """Revoking a demo from many: what DELETE /api/clients/{id}/demos/{slug} needs."""
+        return request.user.has_perm("clients.delete_clientdemoaccess") and not settings.DATABASE_READ_ONLY
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -286,7 +302,7 @@ class ClientAdmin(admin.ModelAdmin):
             "Extended access by %(days)d days for %(count)d client.", "Extended access by %(days)d days for %(count)d clients.", len(ids)
         ) % {"days": data["days"], "count": len(ids)}
 
-    @admin.action(description=_lazy("Grant a demo…"), permissions=["change"])
+    @admin.action(description=_lazy("Grant a demo…"), permissions=["grant"])
     def grant_demo(self, request, queryset):
         return self._with_form(request, queryset, BulkGrantForm, "grant_demo", self._grant_demo)
 
@@ -303,7 +319,7 @@ class ClientAdmin(admin.ModelAdmin):
             message += " " + _("%(had)d had it already (unchanged).") % {"had": had}
         return message
 
-    @admin.action(description=_lazy("Revoke a demo…"), permissions=["change"])
+    @admin.action(description=_lazy("Revoke a demo…"), permissions=["revoke"])
     def revoke_demo(self, request, queryset):
         return self._with_form(request, queryset, BulkRevokeForm, "revoke_demo", self._revoke_demo)
 
@@ -345,11 +361,11 @@ class ClientAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Deactivate", permissions=["change"])
+    @admin.action(description="Deactivate", permissions=["activate"])
     def deactivate(self, request, queryset):
         self._run(request, queryset.filter(is_active=True), services.client_deactivate, "Deactivated")
 
-    @admin.action(description="Reactivate", permissions=["change"])
+    @admin.action(description="Reactivate", permissions=["activate"])
     def reactivate(self, request, queryset):
         self._run(request, queryset.filter(is_active=False), services.client_reactivate, "Reactivated")
 

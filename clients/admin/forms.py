@@ -5,7 +5,7 @@ from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from clients import rules
+from clients import rules, selectors
 from clients.models import Client, ClientDemoAccess, Demo
 from clients.passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, validate_password
 
@@ -48,10 +48,34 @@ class ClientChangeForm(ClientAddForm):
         help_text="Leave empty to keep the current password. Stored as a bcrypt hash; the current one is never shown.",
     )
     access_days = None
+    # The version of the client the page showed, and its newest audit entry then: a save over a
+    # change made since is refused, naming it (clean).
+    version = forms.CharField(widget=forms.HiddenInput, required=False)
+    seen_audit_id = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = Client
         fields = ("name", "company", "phone", "notes", "is_active", "access_end_date")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["version"] = rules.client_etag(self.instance)
+            self.initial["seen_audit_id"] = selectors.latest_audit_id("client", self.instance.pk) or 0
+
+    def clean(self):
+        cleaned = super().clean()
+        # The admin's change view runs in one transaction: the row stays locked (PostgreSQL; SQLite
+        # holds its write lock) from this check to the save, so no change slips in between.
+        current = Client.objects.select_for_update().get(pk=self.instance.pk)
+        if cleaned.get("version") != rules.client_etag(current):
+            changes = selectors.client_changes_since(current.pk, cleaned.get("seen_audit_id") or 0)
+            said = "; ".join(changes) if changes else "a change outside the gateway (no audit entry)"
+            raise ValidationError(
+                f"This client was changed since you opened this page: {said}. Nothing was saved; "
+                "reload the page to see the current values, then make your change again."
+            )
+        return cleaned
 
 
 class DemoAccessForm(forms.ModelForm):

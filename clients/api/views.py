@@ -2,7 +2,7 @@
 
 from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -36,12 +36,14 @@ from ltplabs.api.views import APIView, ViewSet
 from ltplabs.exceptions import InvalidCredentials, NotFound
 
 from .authentication import ClientJWTAuthentication
+from .idempotency import idempotent
 from .permissions import IsClient
 from .tokens import ClientAccessToken, ClientRefreshToken, tokens_for_client
 
 ERRORS = {code: OpenApiResponse(ErrorOutput, description=text) for code, text in {
     400: "Bad input", 401: "No or bad token", 403: "No permission", 404: "Not found",
-    409: "Conflict", 413: "Body too large", 415: "Not JSON", 429: "Throttled",
+    409: "Conflict, or the first request with this Idempotency-Key still running", 412: "If-Match is not the current ETag",
+    413: "Body too large", 415: "Not JSON", 422: "Idempotency-Key used with another body", 429: "Throttled",
     503: "Database busy, unavailable, full or read-only",
 }.items()}  # fmt: skip
 
@@ -56,6 +58,11 @@ def envelope(name: str, data_serializer, many: bool = False, **extra) -> seriali
     # drf-spectacular documents a `list` action's answer as an array; ours is this one object.
     set_override(serializer, "many", False)
     return serializer
+
+
+def if_match(request) -> str | None:
+    """The If-Match header, which the service checks under the row lock (412 when stale)."""
+    return request.headers.get("If-Match")
 
 
 def valid(serializer_class, data, **kwargs) -> dict:
@@ -83,15 +90,25 @@ class ClientViewSet(ViewSet):
         data, pagination = selectors.client_page(**query)
         return Response({"success": True, "data": data, "pagination": pagination})
 
-    @extend_schema(summary="One client, any status", responses={200: envelope("ClientDetail", ClientDetailOutput), **errors(404)})
+    @extend_schema(summary="One client, any status (ETag; If-None-Match gives 304)",
+                   responses={200: envelope("ClientDetail", ClientDetailOutput), 304: None, **errors(404)})  # fmt: skip
     def retrieve(self, request, pk=None):
-        return Response({"success": True, "data": self._detail(pk)})
+        data = self._detail(pk)
+        etag = rules.client_etag(Client.objects.get(pk=int(pk)))
+        if_none_match = request.headers.get("If-None-Match")
+        if if_none_match is not None and rules.etag_matches(if_none_match, etag):
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        return Response({"success": True, "data": data}, headers={"ETag": etag})
 
     @extend_schema(
         summary="Register a client, its demo access and the audit row in one transaction",
         request=ClientCreateInput,
-        responses={201: envelope("ClientCreated", ClientDetailOutput, clientId=serializers.IntegerField()), **errors(400, 409, 413, 415)},
+        responses={
+            201: envelope("ClientCreated", ClientDetailOutput, clientId=serializers.IntegerField()),
+            **errors(400, 409, 413, 415, 422),
+        },
     )
+    @idempotent
     def create(self, request):
         data = valid(ClientCreateInput, request.data)
         client = services.client_create(actor=services.Actor.staff(request.user, request), **data)
@@ -102,35 +119,47 @@ class ClientViewSet(ViewSet):
     @extend_schema(
         summary="Change name, company, phone, notes, is_active or access_end_date",
         request=ClientUpdateInput,
-        responses={200: envelope("ClientUpdated", ClientDetailOutput), **errors(400, 404, 413, 415)},
+        responses={200: envelope("ClientUpdated", ClientDetailOutput), **errors(400, 404, 409, 412, 413, 415, 422)},
     )
+    @idempotent
     def partial_update(self, request, pk=None):
         changes = valid(ClientUpdateInput, request.data)
-        client = services.client_update(actor=services.Actor.staff(request.user, request), client_id=int(pk), changes=changes)
+        if not request.user.has_perms(rules.permissions_for_changes(changes)):
+            raise exceptions.PermissionDenied("Activating or deactivating a client needs the permission to delete clients.")
+        client = services.client_update(
+            actor=services.Actor.staff(request.user, request), client_id=int(pk), changes=changes, if_match=if_match(request)
+        )
         return Response({"success": True, "data": self._detail(client.id)})
 
     @extend_schema(summary="Deactivate a client (is_active = 0); the row stays", request=None,
-                   responses={200: envelope("ClientDeactivated", ClientDetailOutput), **errors(404)})  # fmt: skip
+                   responses={200: envelope("ClientDeactivated", ClientDetailOutput), **errors(404, 409, 412, 422)})  # fmt: skip
+    @idempotent
     def destroy(self, request, pk=None):
-        client = services.client_deactivate(actor=services.Actor.staff(request.user, request), client_id=int(pk))
+        client = services.client_deactivate(
+            actor=services.Actor.staff(request.user, request), client_id=int(pk), if_match=if_match(request)
+        )
         return Response({"success": True, "data": self._detail(client.id)})
 
     @extend_schema(
         summary="Move access_end_date to max(now, current end) + days",
         request=ExtendInput,
-        responses={200: envelope("ClientExtended", ClientDetailOutput), **errors(400, 404, 413, 415)},
+        responses={200: envelope("ClientExtended", ClientDetailOutput), **errors(400, 404, 409, 412, 413, 415, 422)},
     )
     @action(detail=True, methods=["post"])
+    @idempotent
     def extend(self, request, pk=None):
         days = valid(ExtendInput, request.data)["days"]
-        client = services.client_extend(actor=services.Actor.staff(request.user, request), client_id=int(pk), days=days)
+        client = services.client_extend(
+            actor=services.Actor.staff(request.user, request), client_id=int(pk), days=days, if_match=if_match(request)
+        )
         return Response({"success": True, "data": self._detail(client.id)})
 
     @extend_schema(methods=["GET"], summary="The client's demo access", request=None,
                    responses={200: envelope("AccessList", AccessOutput, many=True), **errors(404)})  # fmt: skip
     @extend_schema(methods=["POST"], summary="Grant access to a demo", request=GrantInput,
-                   responses={201: envelope("AccessGranted", AccessOutput), **errors(400, 404, 409, 413, 415)})  # fmt: skip
+                   responses={201: envelope("AccessGranted", AccessOutput), **errors(400, 404, 409, 413, 415, 422)})  # fmt: skip
     @action(detail=True, methods=["get", "post"])
+    @idempotent
     def demos(self, request, pk=None):
         if request.method == "POST":
             data = valid(GrantInput, request.data)
@@ -140,9 +169,13 @@ class ClientViewSet(ViewSet):
         self._detail(pk)
         return Response({"success": True, "data": selectors.client_demo_rows(int(pk))})
 
-    @extend_schema(summary="Revoke access to a demo", request=None,
-                   responses={200: inline_serializer("AccessRevoked", {"success": serializers.BooleanField()}), **errors(404)})  # fmt: skip
+    @extend_schema(
+        summary="Revoke access to a demo",
+        request=None,
+        responses={200: inline_serializer("AccessRevoked", {"success": serializers.BooleanField()}), **errors(404, 409, 422)},
+    )
     @action(detail=True, methods=["delete"], url_path=r"demos/(?P<slug>[^/]+)")
+    @idempotent
     def revoke_demo(self, request, pk=None, slug=None):
         services.access_revoke(actor=services.Actor.staff(request.user, request), client_id=int(pk), demo=slug)
         return Response({"success": True})
@@ -177,19 +210,14 @@ class AuditLogViewSet(ViewSet):
     queryset = AuditLog.objects.all()
 
     @extend_schema(
-        summary="The audit trail, newest first",
+        summary="The audit trail, newest first; page on with next_cursor (offset stops at 10,000)",
         parameters=[AuditQuery],
         responses={200: envelope("AuditList", AuditOutput, many=True, pagination=PaginationOutput()), **errors(400)},
     )
     def list(self, request):
         query = valid(AuditQuery, request.query_params)
-        limit, offset = query.pop("limit"), query.pop("offset")
-        rows = list(selectors.audit_queryset(**query)[offset : offset + limit + 1])
-        has_more = len(rows) > limit
-        data = AuditOutput(rows[:limit], many=True).data
-        pagination = {"limit": limit, "offset": offset, "count": len(data), "has_more": has_more,
-                      "next_offset": offset + limit if has_more else None, "next_cursor": None}  # fmt: skip
-        return Response({"success": True, "data": data, "pagination": pagination})
+        rows, pagination = selectors.audit_page(**query)
+        return Response({"success": True, "data": AuditOutput(rows, many=True).data, "pagination": pagination})
 
 
 # --- client sign-in ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client as Browser
 from django.urls import reverse
 
-from clients import services
+from clients import rules, selectors, services
 from clients.legacy_time import format_time
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, now
 from tests.fixtures import make_staff
@@ -284,6 +284,9 @@ def change_data(client, **overrides):
         "name": client.name, "company": client.company or "", "phone": client.phone or "", "notes": client.notes or "",
         "access_end_date_0": end.strftime("%Y-%m-%d") if end else "", "access_end_date_1": end.strftime("%H:%M:%S") if end else "",
         "password": "", "demo_access-TOTAL_FORMS": "0", "demo_access-INITIAL_FORMS": "0",
+        # the page's hidden version fields, as it was when opened (the stale-save check)
+        "version": rules.client_etag(Client.objects.get(pk=client.pk)),
+        "seen_audit_id": str(selectors.latest_audit_id("client", client.pk) or 0),
     }  # fmt: skip
     if client.is_active:
         data["is_active"] = "on"

@@ -115,3 +115,19 @@ def test_a_page_holds_the_views_columns(api, sample_clients):
         assert row["created_at"] == (format_time(view_row[-2]) if IS_POSTGRES else view_row[-2])
         assert row["is_active"] is True and row["status"] == "active"
     assert any(row["access_end_date"] is None for row in rows) and any(row["demo_count"] for row in rows)
+
+
+@pytest.mark.skipif(IS_POSTGRES, reason="SQLite's query plans")
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("filters", "walks"),
+    [({"entity_type": "client"}, "PRIMARY KEY"), ({}, "PRIMARY KEY"), ({"entity_type": "client", "entity_id": 5}, "idx_audit_entity")],
+    ids=["entity_type", "no filter", "one entity"],
+)
+def test_an_audit_page_after_a_cursor_walks_an_index_in_id_order_without_sorting(filters, walks):
+    queryset = selectors.audit_queryset(**filters).filter(id__lt=1_000_000)[:101]
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = " ".join(row[-1] for row in cursor.fetchall())
+    assert walks in plan and "TEMP B-TREE" not in plan, plan

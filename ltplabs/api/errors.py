@@ -5,7 +5,7 @@ import logging
 import sqlite3
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError
-from django.db import DatabaseError, OperationalError
+from django.db import DatabaseError, IntegrityError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -97,6 +97,12 @@ def api_exception_handler(exc, context):
         return Response(error_body(_first_sentence(list(details.values())), details), status=400)
     if isinstance(exc, RequestDataTooBig):
         return Response(error_body("The request body is larger than 1 MB."), status=413)
+    if isinstance(exc, (IntegrityError, sqlite3.IntegrityError)):
+        # A UNIQUE index refused a write that lost a race (the services turn the ones they expect
+        # into a Conflict with its own sentence): the caller's request conflicts, the database is
+        # fine, so 409 and no Retry-After. Before the DatabaseError branch, which it is a case of.
+        logger.info("integrity error on %s: %s", context["request"].path, exc)
+        return Response(error_body("The request conflicts with the current data; read it again."), status=409)
     if isinstance(exc, (OperationalError, sqlite3.OperationalError, DatabaseError)):
         logger.warning("database error on %s: %s", context["request"].path, exc)
         cause, body, headers = database_error_cause(exc)
