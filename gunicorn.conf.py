@@ -6,6 +6,7 @@ GUNICORN_ACCESS_LOG (0). Logs are JSON lines on stdout, like Django's.
 """
 
 import os
+import shutil
 import sys
 
 from gunicorn.glogging import Logger
@@ -81,6 +82,7 @@ def on_starting(server):
     from django.core.exceptions import ImproperlyConfigured
 
     try:
+        prepare_metrics_dir(server)
         from ltplabs.staticfiles import static_files_problem
 
         problem = static_files_problem()
@@ -89,6 +91,32 @@ def on_starting(server):
     if problem:
         server.log.error("%s", problem)
         sys.exit(1)
+
+
+def prepare_metrics_dir(server):
+    """With METRICS_TOKEN set, an empty folder for the workers' metrics files, exported to them as
+    PROMETHEUS_MULTIPROC_DIR (settings.METRICS_DIR: the variable itself, else a per-installation
+    tmp folder). Emptied here, once per start: files of a previous run would be counted again.
+    It must be set before any worker imports prometheus_client, which picks its mode on import."""
+    from django.conf import settings
+
+    if not settings.METRICS_TOKEN:
+        return
+    folder = settings.METRICS_DIR
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    server.log.info("metrics files in %s", folder)
+
+
+def child_exit(server, worker):
+    """A worker is gone (exited, killed, timed out): its counters stay in its files, its live gauges go."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 # Every Django database connection this worker opened, whichever thread opened it (id -> wrapper).
@@ -105,6 +133,10 @@ def post_fork(server, worker):
     from django.db.backends.signals import connection_created
 
     connection_created.connect(remember_connection, weak=False, dispatch_uid="gunicorn_remember_connection")
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from ltplabs import metrics
+
+        metrics.WORKERS.set(1)
 
 
 def worker_exit(server, worker):

@@ -47,6 +47,7 @@ def main() -> None:
     parser.add_argument("routes", nargs="*", default=list(ROUTES), help="'METHOD /path?query', as in ROUTES")
     parser.add_argument("-n", type=int, default=500, help="requests per round (3 rounds)")
     parser.add_argument("--profile", action="store_true", help="then cProfile one round of each route (top 30, cumulative)")
+    parser.add_argument("--metrics", action="store_true", help="with /metrics on, counting into multiprocess files as a worker does")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="ltplabs-request-profile-"))
@@ -56,6 +57,9 @@ def main() -> None:
         DJANGO_SECRET_KEY=secrets.token_urlsafe(48), JWT_SECRET=secrets.token_urlsafe(48),
         DATABASE_PATH=str(database), DJANGO_ALLOWED_HOSTS="127.0.0.1", DJANGO_CACHE_DIR=str(workdir / "cache"),
     )  # fmt: skip
+    if args.metrics:  # before prometheus_client is imported: it picks its mode then
+        (workdir / "metrics").mkdir()
+        os.environ.update(METRICS_TOKEN=secrets.token_hex(16), PROMETHEUS_MULTIPROC_DIR=str(workdir / "metrics"))
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -105,7 +109,8 @@ def main() -> None:
                 return int(line.split()[1]) // 1024
         return 0
 
-    print(f"{'route':40s} {'ms/request':>10s}  (best of 3 rounds of {args.n}; in-process, no HTTP server)")
+    metrics = "on" if args.metrics else "off"
+    print(f"{'route':40s} {'ms/request':>10s}  (best of 3 rounds of {args.n}; in-process, no HTTP server; metrics {metrics})")
     for route in args.routes:
         for _ in range(20):
             call(route)

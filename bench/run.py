@@ -6,7 +6,9 @@ Environment: BENCH_SIZES (default "10000 100000 1000000"), BENCH_CONNS ("16 64")
 WARMUP (2), BENCH_ROUNDS (3: runs of each side per row, in alternating order; the table shows each
 side's median), BENCH_WORKLOADS (e.g. "W2 W4"; default all), BENCH_PEER (path of the peer's source,
 default ../shared/peers/express; the peer is skipped when it is not there), WEB_CONCURRENCY /
-GUNICORN_THREADS / GUNICORN_WORKER_CLASS (passed to gunicorn.conf.py, to compare worker models).
+GUNICORN_THREADS / GUNICORN_WORKER_CLASS (passed to gunicorn.conf.py, to compare worker models),
+BENCH_METRICS ("1": after the table, W2 and W4 with /metrics on beside the same gateway with them
+off, in alternating rounds, and the cost; "0": skip that; "only": that alone).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ CONNS = [int(n) for n in os.environ.get("BENCH_CONNS", "16 64").split()]
 # ...), so that a slow spell of the machine falls on both, and reports each side's median.
 ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
 WORKLOADS = set(os.environ.get("BENCH_WORKLOADS", "W1 W2 W2d W3 W4 W5").split())
+METRICS = os.environ.get("BENCH_METRICS", "1")
+METRICS_MAX_COST = 0.03  # issue 18: metrics on may cost at most 3 % of W2's and W4's req/s
 W3_CLIENTS = 1000
 WRITE_CLIENTS = 10000
 DEEP_OFFSET = 500_000
@@ -338,18 +342,35 @@ class Gateway(Server):
     def launch(self) -> None:
         collect_static(WORK / "static")
         command = [str(gateway_bin() / "gunicorn"), "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}", "ltplabs.wsgi"]
-        self.spawn(command, gateway_env(self.db_path, self.port), cwd=ROOT)
+        self.spawn(command, self.env(), cwd=ROOT)
         wait_for(f"{self.url}/health/live", self.process, self.log_path)
         body = json.dumps({"username": STAFF_USER, "password": STAFF_PASSWORD}).encode()
         request = urllib.request.Request(f"{self.url}/api/auth/token", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=30) as response:
             self.token = json.load(response)["access"]
 
+    def env(self) -> dict[str, str]:
+        return gateway_env(self.db_path, self.port)
+
     def worker_rss_mb(self) -> list[float]:
         """Resident memory of each worker (the master's children), in MB."""
         pids = ",".join(str(pid) for pid in self.children())
         out = subprocess.run(["ps", "-o", "rss=", "-p", pids], capture_output=True, text=True).stdout if pids else ""
         return [int(kb) / 1024 for kb in out.split()]
+
+
+class MeteredGateway(Gateway):
+    """The same gateway with /metrics on: every answer counted into the workers' metrics files."""
+
+    name = "gateway-metrics"
+
+    def env(self) -> dict[str, str]:
+        folder = WORK / f"metrics-{self.port}"
+        return {**gateway_env(self.db_path, self.port), "METRICS_TOKEN": secrets.token_hex(16), "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+
+    def stop(self) -> None:
+        super().stop()
+        shutil.rmtree(WORK / f"metrics-{self.port}", ignore_errors=True)
 
 
 class Peer(Server):
@@ -433,7 +454,7 @@ def rss_note(rss: list[float]) -> str:
 def main() -> int:
     started = datetime.datetime.now(datetime.UTC)
     gateway_bin()  # made first, if it must be
-    has_peer = build_peer()
+    has_peer = build_peer() if METRICS != "only" else False
     rows: list[dict] = []
     worker_rss: list[float] = []
     write_checks: list[str] = []
@@ -462,7 +483,7 @@ def main() -> int:
                     peer.stop()
             worker_rss.extend(gateway.worker_rss_mb())
 
-    for clients in SIZES:
+    for clients in SIZES if METRICS != "only" else []:
         jobs = []
         if clients == SIZES[0] and "W1" in WORKLOADS:
             jobs += [("W1", c) for c in CONNS]
@@ -475,13 +496,13 @@ def main() -> int:
         if jobs:
             log(f"{clients} clients")
             read_runs(clients, jobs)
-    if "W3" in WORKLOADS:
+    if "W3" in WORKLOADS and METRICS != "only":
         log(f"{W3_CLIENTS} clients")
         # The gateway's list is paged (1000 at most): one page of 1000 holds every active client of this file.
         read_runs(W3_CLIENTS, [("W3", c, ("/api/clients?limit=1000", "/api/clients")) for c in CONNS])
 
     for workload in ("W4", "W5"):
-        if workload not in WORKLOADS:
+        if workload not in WORKLOADS or METRICS == "only":
             continue
         source = database(WRITE_CLIENTS)
         for conns in CONNS:
@@ -503,7 +524,9 @@ def main() -> int:
             row.update({kind: combine(results) for kind, results in runs.items() if results})
             rows.append(row)
 
-    report = render(rows, worker_rss, write_checks, has_peer, started)
+    report = render(rows, worker_rss, write_checks, has_peer, started) if METRICS != "only" else "\n".join(versions(False))
+    if METRICS != "0":
+        report += "\n\n" + metrics_cost(write_checks)
     print(report)
     results = BENCH / "results"
     results.mkdir(exist_ok=True)
@@ -511,6 +534,58 @@ def main() -> int:
     out.write_text(report + "\n")
     log(f"written to {out.relative_to(ROOT)}")
     return 0
+
+
+def metrics_cost(write_checks: list[str]) -> str:
+    """W2 (10,000 clients) and W4 with metrics off and on, the same gateway, in alternating rounds:
+    req/s, p99 and what metrics cost (1 - on/off)."""
+    rows = []
+    source = database(WRITE_CLIENTS)
+    for workload in ("W2", "W4"):
+        for conns in CONNS:
+            log(f"  metrics off/on: {workload} {WRITE_CLIENTS} clients, {conns} connections, {ROUNDS} rounds")
+            runs: dict[str, list[dict]] = {"off": [], "on": []}
+            sides = [("off", Gateway), ("on", MeteredGateway)]
+            if workload == "W2":
+                with Gateway(source) as off, MeteredGateway(source) as on:
+                    for round_ in range(ROUNDS):
+                        for kind, server in [("off", off), ("on", on)][:: 1 if round_ % 2 == 0 else -1]:
+                            runs[kind].append(wrk(server, workload, conns))
+                            server.settle()
+            else:
+                for round_ in range(ROUNDS):
+                    for kind, server_class in sides[:: 1 if round_ % 2 == 0 else -1]:
+                        path = fresh_copy(source, f"metrics-{kind}-{workload}-{conns}.db")
+                        with server_class(path) as server:
+                            runs[kind].append(wrk(server, workload, conns))
+                        time.sleep(0.5)
+                        write_checks.append(check_writes(path, runs[kind][-1], workload, f"m-{kind}", conns, round_))
+            rows.append({"workload": workload, "conns": conns, **{kind: combine(results) for kind, results in runs.items()}})
+    header = f"{'workload':34} {'conns':>5} | {'off req/s':>9} {'p99 ms':>7} | {'on req/s':>9} {'p99 ms':>7} | {'cost':>6}"
+    lines = [
+        f"Metrics off vs on (METRICS_TOKEN set, prometheus-client multiprocess files), {WRITE_CLIENTS:,} clients:",
+        header,
+        "-" * len(header),
+    ]
+    costs = []
+    for row in rows:
+        off, on = row["off"], row["on"]
+        cost = 1 - on["rps"] / off["rps"] if off["rps"] else float("nan")
+        costs.append(cost)
+        title = f"{row['workload']} {TITLES[row['workload']]}"
+        shown = f"{off['rps']:>9.0f} {off['p99_ms']:>7.1f} | {on['rps']:>9.0f} {on['p99_ms']:>7.1f}"
+        lines.append(f"{title:34} {row['conns']:>5} | {shown} | {cost:>6.1%}")
+    lines.append("req/s of each run, in run order (off | on):")
+    for row in rows:
+        off_rounds = " / ".join(f"{rps:.0f}" for rps in row["off"]["rounds"])
+        on_rounds = " / ".join(f"{rps:.0f}" for rps in row["on"]["rounds"])
+        lines.append(f"  {row['workload']:3} {row['conns']:>3} conns: {off_rounds} | {on_rounds}")
+    met = all(cost <= METRICS_MAX_COST for cost in costs)
+    verdict = "MET" if met else "NOT MET"
+    lines.append(f"{verdict:8} metrics on cost at most {METRICS_MAX_COST:.0%} of W2's and W4's req/s (medians of {ROUNDS} rounds)")
+    if write_checks:
+        lines += ["Write checks:", *[check for check in write_checks if " m-" in check]]
+    return "\n".join(lines)
 
 
 # --- the report ----------------------------------------------------------------------------------

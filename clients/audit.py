@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
+
+from ltplabs import metrics
 
 from .legacy_time import now
 from .models import AuditLog
@@ -69,6 +71,8 @@ def _insert_statement(model: type[models.Model], vendor: str) -> tuple[str, tupl
 
 def audit(*, actor: Actor, action: str, entity_type: str, entity_id: int | None, details: dict | None = None) -> AuditLog:
     """Append one audit_log row (call inside the use case's transaction)."""
+    # Counted once the row is committed: a use case rolled back wrote none.
+    transaction.on_commit(metrics.AUDIT_ROWS.labels(action).inc)
     return insert(
         AuditLog(
             created_at=now(),

@@ -41,6 +41,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ltplabs.http.middleware.RequestIDMiddleware",
+    # Counts every answer of the chain below (off unless METRICS_TOKEN is set).
+    "ltplabs.http.metrics.MetricsMiddleware",
     # Right after the request id, so the access line times the whole chain and sees every answer.
     "ltplabs.http.access_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -188,12 +190,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 
 
-def default_cache_dir(project: Path, database: dict) -> Path:
+def default_cache_dir(project: Path, database: dict, kind: str = "cache") -> Path:
     """A tmp folder of this installation's own: one per project folder and database, so that two
-    checkouts (or one checkout on two files) on a host never share throttle and lockout counters."""
+    checkouts (or one checkout on two files) on a host never share throttle and lockout counters
+    (or metrics files)."""
     where = database["NAME"] if database["ENGINE"] == "ltplabs.sqlite" else f"{database['HOST']}:{database['PORT']}/{database['NAME']}"
     digest = hashlib.sha256(f"{project.resolve()}\n{where}".encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"ltplabs-gateway-cache-{digest}"
+    return Path(tempfile.gettempdir()) / f"ltplabs-gateway-{kind}-{digest}"
 
 
 # Throttle counters and sign-in lockouts are shared by the workers of one pod through files in a tmp folder.
@@ -203,6 +206,13 @@ CACHES = {
         "LOCATION": env("DJANGO_CACHE_DIR") or str(default_cache_dir(BASE_DIR, DATABASES["default"])),
     }
 }
+
+# --- Metrics (ltplabs/metrics.py) --------------------------------------------------------
+# GET /metrics answers 404, and nothing is counted per request, unless METRICS_TOKEN is set.
+METRICS_TOKEN = env("METRICS_TOKEN")
+# The workers' metrics files (prometheus-client's multiprocess mode): gunicorn.conf.py empties
+# this folder as gunicorn starts and exports it to the workers. One per pod, like the cache.
+METRICS_DIR = Path(env("PROMETHEUS_MULTIPROC_DIR") or default_cache_dir(BASE_DIR, DATABASES["default"], "metrics"))
 
 # --- REST API --------------------------------------------------------------------------
 API_MAX_PAGE_SIZE = 1000

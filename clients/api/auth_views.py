@@ -10,6 +10,7 @@ from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 
 from clients.serializers import ErrorOutput, TokenPairOutput
+from ltplabs import metrics
 from ltplabs.api.views import GatewayView
 
 
@@ -65,6 +66,11 @@ class StaffTokenView(EnvelopeMixin, GatewayView, jwt_views.TokenObtainPairView):
     serializer_class = StaffTokenObtainSerializer
     throttle_classes = [StaffLoginThrottle]
     read_only_gate = False
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if response.status_code == 401:
+            metrics.sign_in_failed("staff")
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 @extend_schema(summary="A new access token and a new refresh token; the old refresh token is blacklisted", responses=_responses)

@@ -31,6 +31,7 @@ from clients.serializers import (
     TokenPairOutput,
     plain_page_query,
 )
+from ltplabs import metrics
 from ltplabs.api.views import APIView, ViewSet
 from ltplabs.exceptions import InvalidCredentials, NotFound
 
@@ -260,6 +261,11 @@ class ClientLoginView(APIView):
             user_agent=(request.META.get("HTTP_USER_AGENT") or "")[:500] or None,
         )
         return Response({"success": True, **tokens_for_client(client, selectors.client_open_demos(client))})
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if response.status_code == 401:
+            metrics.sign_in_failed("client")
+        return super().finalize_response(request, response, *args, **kwargs)
 
 
 class ClientRefreshView(APIView):

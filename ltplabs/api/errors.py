@@ -11,6 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from ltplabs import metrics
 from ltplabs.exceptions import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -41,17 +42,23 @@ def _field_details(detail) -> dict:
 
 def database_error_response(exc: DatabaseError) -> tuple[int, dict, dict]:
     """503 for a database that is busy, full, read-only, damaged or gone; the reason, never the SQL."""
+    cause, body, headers = database_error_cause(exc)
+    return 503, body, headers
+
+
+def database_error_cause(exc: DatabaseError) -> tuple[str, dict, dict]:
+    """The cause (one of metrics.UNAVAILABLE_CAUSES), the envelope and the headers of a database error's 503."""
     code, message = _sqlite_error_name(exc), _message_without_path(exc)
     headers = {"Retry-After": "1"}
     if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in message or "not a database" in message:
-        return 503, error_body("The database file is damaged; the operators have to restore it."), {"Retry-After": "60"}
+        return "damaged", error_body("The database file is damaged; the operators have to restore it."), {"Retry-After": "60"}
     if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in message or "busy" in message:
-        return 503, error_body("The database is busy; try again shortly."), headers
+        return "busy", error_body("The database is busy; try again shortly."), headers
     if code.startswith("SQLITE_READONLY") or "readonly" in message or "read-only" in message or "read only" in message:
-        return 503, error_body(READ_ONLY_MESSAGE if _read_only() else "The database is read-only; writes are refused."), headers
+        return "read-only", error_body(READ_ONLY_MESSAGE if _read_only() else "The database is read-only; writes are refused."), headers
     if code == "SQLITE_FULL" or "full" in message or "no space left" in message:
-        return 503, error_body("The database is full; writes are refused until space is freed."), {"Retry-After": "30"}
-    return 503, error_body("The database is unavailable."), {"Retry-After": "5"}
+        return "full", error_body("The database is full; writes are refused until space is freed."), {"Retry-After": "30"}
+    return "unavailable", error_body("The database is unavailable."), {"Retry-After": "5"}
 
 
 def _sqlite_error_name(exc: BaseException) -> str:
@@ -98,8 +105,9 @@ def api_exception_handler(exc, context):
         return Response(error_body("The request conflicts with the current data; read it again."), status=409)
     if isinstance(exc, (OperationalError, sqlite3.OperationalError, DatabaseError)):
         logger.warning("database error on %s: %s", context["request"].path, exc)
-        code, body, headers = database_error_response(exc)
-        return Response(body, status=code, headers=headers)
+        cause, body, headers = database_error_cause(exc)
+        metrics.unavailable(cause)
+        return Response(body, status=503, headers=headers)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound("Not found.")
     elif isinstance(exc, PermissionDenied):
@@ -122,6 +130,8 @@ def api_exception_handler(exc, context):
         response.data = error_body(_first_sentence(detail) if not isinstance(detail, dict) else "The token is invalid or expired.")
     else:
         response.data = error_body(_first_sentence(detail))
+    if response.status_code == 503:  # the read-only gate (ltplabs.api.views.ReadOnlyGateway)
+        metrics.unavailable("read-only" if getattr(exc, "default_code", "") == "read_only" else "unavailable")
     return response
 
 

@@ -8,9 +8,12 @@ The init pragmas and BEGIN IMMEDIATE come from OPTIONS in settings.
 
 import os
 import sqlite3
+import time
 from urllib.parse import quote
 
 from django.db.backends.sqlite3 import base
+
+from ltplabs import metrics
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -68,9 +71,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.connection is not None and not self.in_atomic_block and not self.read_only and not self.file_problem():
             try:
                 self.connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                metrics.SQLITE_CHECKPOINTS.inc()
             except sqlite3.Error:
                 pass  # closing matters more; the next writer's checkpoint catches up
         super()._close()
+
+    def _start_transaction_under_autocommit(self):
+        # BEGIN IMMEDIATE is where a writer waits for SQLite's one write lock (busy_timeout):
+        # the time it takes is the queue behind the other writers, the wait that fails included.
+        started = time.perf_counter()
+        try:
+            super()._start_transaction_under_autocommit()
+        finally:
+            metrics.SQLITE_WRITE_LOCK_WAIT.observe(time.perf_counter() - started)
 
     @property
     def read_only(self) -> bool:
