@@ -21,7 +21,7 @@ from . import rules
 from .audit import Actor, audit, insert
 from .legacy_time import format_time, now
 from .models import Client, ClientDemoAccess, Demo
-from .passwords import check_password, dummy_check, hash_password, validate_password_hash
+from .passwords import check_password, dummy_check, hash_cost, hash_password, validate_password_hash
 
 UPDATABLE_FIELDS = ("name", "company", "phone", "notes", "is_active", "access_end_date")
 
@@ -275,12 +275,17 @@ def access_revoke(*, actor: Actor, client_id: int, demo: str) -> None:
         audit(actor=actor, action="access.revoke", entity_type="client", entity_id=client.id, details=details)
 
 
+def _stored_cost() -> int | None:
+    newest = Client.objects.order_by("-id").values_list("password_hash", flat=True).first()
+    return hash_cost(newest) if newest else None
+
+
 def client_login(*, email: str, password: str, ip_address: str | None = None, user_agent: str | None = None) -> Client:
     """Check a client's credentials; one refusal for every cause, in the same time."""
     if not isinstance(email, str) or not isinstance(password, str):
         raise InvalidCredentials()
     client = Client.objects.by_email(email.strip()).first() if email.strip() and "\x00" not in email else None
-    password_ok = check_password(password, client.password_hash) if client else dummy_check(password)
+    password_ok = check_password(password, client.password_hash) if client else dummy_check(password, _stored_cost)
     if not client or not password_ok or client.status != rules.ACTIVE:
         raise InvalidCredentials()
     if settings.DATABASE_READ_ONLY:

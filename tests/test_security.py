@@ -161,7 +161,7 @@ def test_staff_login_is_throttled_per_user_name_and_address_even_for_the_right_p
 
 
 def test_client_login_is_throttled_per_email_in_any_case_and_per_address(anon_api, throttle_rates):
-    throttle_rates(client_login_email="5/min", client_login_address="30/min")
+    throttle_rates(client_login_email="5/min", login_address="30/min")
     make_client("guessed@example.com")
     spellings = ["guessed@example.com", "GUESSED@example.com", " guessed@EXAMPLE.com"]
     per_email = [

@@ -4,24 +4,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
 from rest_framework_simplejwt.tokens import RefreshToken, Token
 
 from clients.serializers import ErrorOutput, TokenPairOutput
+from clients.signin import StaffSignInThrottle
 from ltplabs.api.views import GatewayView
-
-
-class StaffLoginThrottle(SimpleRateThrottle):
-    """Per address and user name, shared by the workers through the cache."""
-
-    scope = "staff_login"
-
-    def get_cache_key(self, request, view):
-        username = request.data.get("username") if isinstance(request.data, dict) else ""
-        ident = f"{self.get_ident(request)}:{str(username or '').lower()[:150]}"
-        return self.cache_format % {"scope": self.scope, "ident": ident.encode().hex()}
 
 
 class StaffTokenObtainSerializer(jwt_serializers.TokenObtainPairSerializer):
@@ -63,7 +52,7 @@ _responses = {200: TokenPairOutput, 400: ErrorOutput, 401: ErrorOutput, 429: Err
 @extend_schema(summary="Staff sign-in: an access and a refresh token", responses=_responses)
 class StaffTokenView(EnvelopeMixin, GatewayView, jwt_views.TokenObtainPairView):
     serializer_class = StaffTokenObtainSerializer
-    throttle_classes = [StaffLoginThrottle]
+    throttle_classes = [StaffSignInThrottle]
     read_only_gate = False
 
 

@@ -11,6 +11,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from clients import rules, selectors, services
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, DemoUsage
+from clients.signin import ClientSignInThrottle
 from clients.serializers import (
     AccessOutput,
     AuditOutput,
@@ -32,6 +33,7 @@ from clients.serializers import (
     plain_page_query,
 )
 from ltplabs.api.views import APIView, ViewSet
+from ltplabs.http.address import client_address
 from ltplabs.exceptions import InvalidCredentials, NotFound
 
 from .authentication import ClientJWTAuthentication
@@ -194,28 +196,20 @@ class AuditLogViewSet(ViewSet):
 # --- client sign-in ----------------------------------------------------------------------
 
 
-class ClientLoginEmailThrottle(SimpleRateThrottle):
-    scope = "client_login_email"
+class ClientRefreshAddressThrottle(SimpleRateThrottle):
+    """Refreshes per address, at the sign-in address rate (counted apart from sign-ins)."""
+
+    scope = "login_address"
 
     def get_cache_key(self, request, view):
-        email = request.data.get("email") if isinstance(request.data, dict) else None
-        if not isinstance(email, str) or not email.strip():
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": email.strip().lower()[:254].encode().hex()}
-
-
-class ClientLoginAddressThrottle(SimpleRateThrottle):
-    scope = "client_login_address"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": "client_refresh_address", "ident": client_address(request)}
 
 
 class ClientLoginView(APIView):
     read_only_gate = False  # a read-only gateway signs clients in and records nothing (services.client_login)
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ClientLoginAddressThrottle, ClientLoginEmailThrottle]
+    throttle_classes = [ClientSignInThrottle]
 
     @extend_schema(
         summary="Client sign-in: tokens naming the client and the demos it may open",
@@ -228,7 +222,7 @@ class ClientLoginView(APIView):
         client = services.client_login(
             email=data["email"],
             password=data["password"],
-            ip_address=request.META.get("REMOTE_ADDR"),
+            ip_address=client_address(request),
             user_agent=(request.META.get("HTTP_USER_AGENT") or "")[:500] or None,
         )
         return Response({"success": True, **tokens_for_client(client, selectors.client_open_demos(client))})
@@ -238,7 +232,7 @@ class ClientRefreshView(APIView):
     read_only_gate = False  # reads only
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ClientLoginAddressThrottle]
+    throttle_classes = [ClientRefreshAddressThrottle]
 
     @extend_schema(
         summary="A new client access token from a client refresh token",
