@@ -32,7 +32,8 @@ def validate_password(password: str) -> None:
 
 def validate_password_hash(value: str) -> None:
     if not is_bcrypt_hash(value):
-        raise ValidationError({"password_hash": [f"Must be a bcrypt hash ($2a$ or $2b$, cost {BCRYPT_MIN_COST} to {BCRYPT_MAX_COST}, 60 characters)."]})
+        message = f"Must be a bcrypt hash ($2a$ or $2b$, cost {BCRYPT_MIN_COST} to {BCRYPT_MAX_COST}, 60 characters)."
+        raise ValidationError({"password_hash": [message]})
 
 
 def is_bcrypt_hash(value: str) -> bool:

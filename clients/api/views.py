@@ -11,7 +11,6 @@ from rest_framework_simplejwt.exceptions import TokenError
 
 from clients import rules, selectors, services
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, DemoUsage
-from clients.signin import ClientSignInThrottle
 from clients.serializers import (
     AccessOutput,
     AuditOutput,
@@ -32,9 +31,10 @@ from clients.serializers import (
     TokenPairOutput,
     plain_page_query,
 )
+from clients.signin import ClientSignInThrottle
 from ltplabs.api.views import APIView, ViewSet
-from ltplabs.http.address import client_address
 from ltplabs.exceptions import InvalidCredentials, NotFound
+from ltplabs.http.address import client_address
 
 from .authentication import ClientJWTAuthentication
 from .permissions import IsClient

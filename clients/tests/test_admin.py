@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import bcrypt
 import pytest
-from rest_framework.test import APIClient
 from django.test import Client as Browser
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from clients import services
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, now
