@@ -556,9 +556,7 @@ def test_a_password_hash_costlier_than_14_or_cheaper_than_10_is_refused(api, cos
 
     # A cost-31 hash is never computed: only its prefix matters to the check, the salt and digest are any 53 characters.
     hashed = bcrypt.hashpw(b"password-1", bcrypt.gensalt(rounds=cost)).decode() if cost <= 14 else f"$2b${cost}$" + "a" * 53
-    response = api.post(
-        "/api/clients", {"name": "Costly", "email": f"cost-{cost}@example.com", "password_hash": hashed}, format="json"
-    )
+    response = api.post("/api/clients", {"name": "Costly", "email": f"cost-{cost}@example.com", "password_hash": hashed}, format="json")
     record(f"password_hash of bcrypt cost {cost} on create", kind="attack", tries=1, answered=[response.status_code], rows_lost=None,
            integrity="n/a")  # fmt: skip
     assert response.status_code == status
