@@ -179,3 +179,30 @@ class DemoUsage(models.Model):
         managed = False
         db_table = "v_demo_usage"
         ordering = ("demo_id",)
+
+
+# --- The gateway's own tables (managed: Django's migrations create them) --------------------
+
+
+class TokenCutoff(models.Model):
+    """Tokens of a subject ("staff:<id>", "client:<id>") from sign-ins before `not_before` are dead."""
+
+    subject = models.CharField(max_length=40, primary_key=True)
+    not_before = models.FloatField()
+
+    class Meta:
+        db_table = "gateway_token_cutoff"
+
+
+class RevokedToken(models.Model):
+    """One revoked jti: an access token signed out ("access"), a client sign-in whose refresh token
+    was reused ("family"), or a client refresh token already used once ("used"). Kept until the
+    token would have expired anyway (`prune` removes it then)."""
+
+    jti = models.CharField(max_length=64, primary_key=True)
+    kind = models.CharField(max_length=10)
+    subject = models.CharField(max_length=40, db_index=True)
+    expires_at = models.FloatField(db_index=True)
+
+    class Meta:
+        db_table = "gateway_revoked_token"

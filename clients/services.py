@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 
 from ltplabs.exceptions import Conflict, InvalidCredentials, NotFound
 
-from . import rules
+from . import revocation, rules
 from .audit import Actor, audit, insert
 from .legacy_time import format_time, now
 from .models import Client, ClientDemoAccess, Demo
@@ -189,6 +189,8 @@ def client_update(*, actor: Actor, client_id: int, changes: dict[str, Any]) -> C
             return client
         client.updated_at = now()
         client.save(update_fields=[*after, "updated_at"])
+        if after.get("is_active") is False:
+            revocation.end_all(revocation.subject("client", client.id))  # reactivation never revives them
         action = "client.update"
         if set(after) == {"is_active"}:
             action = "client.reactivate" if after["is_active"] else "client.deactivate"
@@ -273,6 +275,28 @@ def access_revoke(*, actor: Actor, client_id: int, demo: str) -> None:
         details = {"demo": access.demo.slug, "access_id": access.id, "access_count": access.access_count}
         ClientDemoAccess.objects.filter(pk=access.pk).delete()
         audit(actor=actor, action="access.revoke", entity_type="client", entity_id=client.id, details=details)
+
+
+def client_sign_out_everywhere(*, actor: Actor, client_id: int) -> None:
+    """Every token of the client issued before now stops working."""
+    with transaction.atomic():
+        client = _get_client_for_update(client_id)
+        revocation.end_all(revocation.subject("client", client.id))
+        audit(actor=actor, action="client.sign_out_everywhere", entity_type="client", entity_id=client.id)
+
+
+def client_password_change(*, actor: Actor, client_id: int, current_password: str, new_password: str) -> Client:
+    """The client's own password change: the current one must match; every token issued before stops working."""
+    with transaction.atomic():
+        client = _get_client_for_update(client_id)
+        if not isinstance(current_password, str) or not check_password(current_password, client.password_hash):
+            raise InvalidCredentials()
+        client.password_hash = hash_password(new_password)
+        client.updated_at = now()
+        client.save(update_fields=["password_hash", "updated_at"])
+        revocation.end_all(revocation.subject("client", client.id))
+        audit(actor=actor, action="client.password_change", entity_type="client", entity_id=client.id)
+    return client
 
 
 def _stored_cost() -> int | None:

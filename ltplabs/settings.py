@@ -230,6 +230,8 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": NUM_PROXIES,
 }
 
+# A refresh chain ends this long after the sign-in that started it (clients.api.auth_views).
+JWT_SESSION_MAX_HOURS = env_int("JWT_SESSION_MAX_HOURS", 168)
 SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": JWT_SECRET,

@@ -1,16 +1,39 @@
-"""Staff sign-in with simplejwt: token, refresh (rotating, old one blacklisted), verify, logout."""
+"""Staff sign-in with simplejwt: token, refresh (rotating, old one blacklisted), verify, logout,
+logout-all. Every token of a chain carries its sign-in's `auth_time`: clients.revocation ends
+chains by it, and a chain ends JWT_SESSION_MAX_HOURS after it."""
+
+import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
 from rest_framework_simplejwt import serializers as jwt_serializers
 from rest_framework_simplejwt import views as jwt_views
-from rest_framework_simplejwt.tokens import RefreshToken, Token
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token, UntypedToken
 
+from clients import revocation
 from clients.serializers import ErrorOutput, TokenPairOutput
 from clients.signin import StaffSignInThrottle
-from ltplabs.api.views import GatewayView
+from ltplabs.api.views import APIView, GatewayView
+
+from .authentication import StaffJWTAuthentication
+
+
+def staff_subject(token) -> str:
+    return revocation.subject("staff", token.get(jwt_settings.USER_ID_CLAIM))
+
+
+def check_chain(token) -> None:
+    """A refresh token (or any token of a chain): refused when revoked or past the session's end."""
+    if revocation.is_revoked(staff_subject(token), token):
+        raise InvalidToken("The token has been revoked.")
+    if time.time() - revocation.sign_in_time(token) > settings.JWT_SESSION_MAX_HOURS * 3600:
+        raise InvalidToken("The session has ended; sign in again.")
 
 
 class StaffTokenObtainSerializer(jwt_serializers.TokenObtainPairSerializer):
@@ -20,16 +43,52 @@ class StaffTokenObtainSerializer(jwt_serializers.TokenObtainPairSerializer):
     def get_token(cls, user):
         if settings.DATABASE_READ_ONLY:
             # Nothing is recorded on a read-only gateway: no outstanding-token row.
-            return Token.for_user.__func__(RefreshToken, user)
-        return super().get_token(user)
+            token = Token.for_user.__func__(RefreshToken, user)
+        else:
+            token = super().get_token(user)
+        token["auth_time"] = time.time()  # copied to every access and rotated refresh token of the chain
+        return token
 
 
 class StaffTokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
     def validate(self, attrs):
         try:
+            check_chain(RefreshToken(attrs["refresh"]))
+        except TokenError as error:
+            raise InvalidToken(str(error)) from None
+        try:
             return super().validate(attrs)
         except get_user_model().DoesNotExist:
             raise exceptions.AuthenticationFailed("No active account found for the given token.") from None
+
+
+class StaffTokenVerifySerializer(jwt_serializers.TokenVerifySerializer):
+    def validate(self, attrs):
+        result = super().validate(attrs)
+        token = UntypedToken(attrs["token"])
+        if revocation.is_revoked(staff_subject(token), token):
+            raise InvalidToken("The token has been revoked.")
+        return result
+
+
+class StaffLogoutSerializer(jwt_serializers.TokenBlacklistSerializer):
+    """Blacklists the refresh token, and revokes the access token sent in Authorization (when it
+    is the same user's), on every worker and replica."""
+
+    def validate(self, attrs):
+        refresh = RefreshToken(attrs["refresh"])
+        result = super().validate(attrs)
+        request = self.context["request"]
+        header = StaffJWTAuthentication().get_header(request)
+        raw = StaffJWTAuthentication().get_raw_token(header) if header else None
+        if raw:
+            try:
+                access = AccessToken(raw.decode("ascii"))
+            except (TokenError, UnicodeDecodeError):
+                access = None
+            if access is not None and staff_subject(access) == staff_subject(refresh):
+                revocation.revoke(staff_subject(access), access["jti"], access["exp"])
+        return result
 
 
 class EnvelopeMixin:
@@ -64,9 +123,25 @@ class StaffTokenRefreshView(EnvelopeMixin, GatewayView, jwt_views.TokenRefreshVi
 
 @extend_schema(summary="Check a token", responses={200: None, 400: ErrorOutput, 401: ErrorOutput})
 class StaffTokenVerifyView(EnvelopeMixin, GatewayView, jwt_views.TokenVerifyView):
+    serializer_class = StaffTokenVerifySerializer
     read_only_gate = False
 
 
 @extend_schema(summary="Sign out: the refresh token is blacklisted", responses={200: None, 400: ErrorOutput, 401: ErrorOutput})
 class StaffLogoutView(EnvelopeMixin, GatewayView, jwt_views.TokenBlacklistView):
+    serializer_class = StaffLogoutSerializer
     read_only_gate = False
+
+
+@extend_schema(
+    summary="Sign out everywhere: every token of this staff user issued before now stops working",
+    request=None,
+    responses={200: serializers.DictField(), 401: ErrorOutput},
+)
+class StaffLogoutAllView(APIView):
+    authentication_classes = [StaffJWTAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request):
+        revocation.end_all(revocation.subject("staff", request.user.pk))
+        return Response({"success": True})

@@ -1,5 +1,8 @@
 """The gateway's REST API: thin viewsets over services (writes) and selectors (reads)."""
 
+import time
+
+from django.conf import settings
 from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
@@ -9,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_simplejwt.exceptions import TokenError
 
-from clients import rules, selectors, services
+from clients import revocation, rules, selectors, services
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, DemoUsage
 from clients.serializers import (
     AccessOutput,
@@ -20,6 +23,7 @@ from clients.serializers import (
     ClientListQuery,
     ClientLoginInput,
     ClientOutput,
+    ClientPasswordInput,
     ClientRefreshInput,
     ClientUpdateInput,
     DemoOutput,
@@ -38,7 +42,7 @@ from ltplabs.http.address import client_address
 
 from .authentication import ClientJWTAuthentication
 from .permissions import IsClient
-from .tokens import ClientAccessToken, ClientRefreshToken, tokens_for_client
+from .tokens import ClientRefreshToken, tokens_for_client
 
 ERRORS = {code: OpenApiResponse(ErrorOutput, description=text) for code, text in {
     400: "Bad input", 401: "No or bad token", 403: "No permission", 404: "Not found",
@@ -238,7 +242,7 @@ class ClientRefreshView(APIView):
         summary="A new client access token from a client refresh token",
         request=ClientRefreshInput,
         responses={
-            200: inline_serializer("ClientAccess", {"success": serializers.BooleanField(), "access": serializers.CharField()}),
+            200: TokenPairOutput,
             400: ERRORS[400],
             401: ERRORS[401],
             429: ERRORS[429],
@@ -246,18 +250,69 @@ class ClientRefreshView(APIView):
         auth=[],
     )
     def post(self, request):
-        raw = valid(ClientRefreshInput, request.data)["refresh"]
-        try:
-            refresh = ClientRefreshToken(raw)
-        except TokenError:
-            raise InvalidCredentials() from None
+        refresh = client_refresh_token(valid(ClientRefreshInput, request.data)["refresh"])
+        name = revocation.subject("client", refresh.get("client_id"))
+        if time.time() - refresh["auth_time"] > settings.JWT_SESSION_MAX_HOURS * 3600:
+            raise InvalidCredentials()
+        if not revocation.use_once(name, refresh["jti"], refresh["exp"]):
+            # A refresh token presented twice: stolen, or replayed. Its whole sign-in ends.
+            revocation.revoke(name, refresh["fam"], refresh["auth_time"] + settings.JWT_SESSION_MAX_HOURS * 3600, kind="family")
+            raise InvalidCredentials()
         client = Client.objects.filter(pk=refresh.get("client_id")).first()
         if client is None or client.status != rules.ACTIVE:
             raise InvalidCredentials()
-        access = ClientAccessToken()
-        access["client_id"] = client.id
-        access["demos"] = selectors.client_open_demos(client)
-        return Response({"success": True, "access": str(access)})
+        return Response({"success": True, **tokens_for_client(client, selectors.client_open_demos(client), chain=refresh)})
+
+
+def client_refresh_token(raw: str) -> ClientRefreshToken:
+    """A good, unrevoked client refresh token, or the one 401 every refusal gives."""
+    try:
+        refresh = ClientRefreshToken(raw)
+    except TokenError:
+        raise InvalidCredentials() from None
+    if not isinstance(refresh.get("auth_time"), int | float) or not refresh.get("fam"):
+        raise InvalidCredentials()  # issued before rotation existed
+    if revocation.is_revoked(revocation.subject("client", refresh.get("client_id")), refresh):
+        raise InvalidCredentials()
+    return refresh
+
+
+class ClientLogoutView(APIView):
+    """The refresh token and the access token sent with it stop working, on every worker and replica."""
+
+    authentication_classes = [ClientJWTAuthentication]
+    permission_classes = [IsClient]
+
+    @extend_schema(summary="Client sign-out", request=ClientRefreshInput, responses={200: None, 401: ERRORS[401]})
+    def post(self, request):
+        refresh = client_refresh_token(valid(ClientRefreshInput, request.data)["refresh"])
+        access = request.user.token
+        name = revocation.subject("client", request.user.client.id)
+        if revocation.subject("client", refresh.get("client_id")) != name:
+            raise InvalidCredentials()
+        revocation.revoke(name, refresh["jti"], refresh["exp"])
+        revocation.revoke(name, access["jti"], access["exp"])
+        return Response({"success": True})
+
+
+class MePasswordView(APIView):
+    authentication_classes = [ClientJWTAuthentication]
+    permission_classes = [IsClient]
+
+    @extend_schema(
+        summary="The signed-in client changes its password; every other token of it stops working",
+        request=ClientPasswordInput,
+        responses={200: TokenPairOutput, 400: ERRORS[400], 401: ERRORS[401], 503: ERRORS[503]},
+    )
+    def post(self, request):
+        data = valid(ClientPasswordInput, request.data)
+        client = services.client_password_change(
+            actor=services.Actor.client(request.user.client.id, request),
+            client_id=request.user.client.id,
+            current_password=data["current_password"],
+            new_password=data["new_password"],
+        )
+        return Response({"success": True, **tokens_for_client(client, selectors.client_open_demos(client))})
 
 
 class MeView(APIView):

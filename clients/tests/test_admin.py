@@ -217,7 +217,7 @@ def test_reactivate_action(browser, staff_user, people):
 
 def test_there_is_no_delete_action_nor_delete_page(browser, people):
     actions = dict(browser.get(CLIENTS).context["action_form"].fields["action"].choices)
-    assert set(actions) == {"", "extend_30_days", "deactivate", "reactivate"}
+    assert set(actions) == {"", "extend_30_days", "deactivate", "reactivate", "sign_out_everywhere"}
     assert browser.get(reverse("admin:clients_client_delete", args=[people["ana"].id])).status_code == 403
 
 

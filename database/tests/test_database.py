@@ -177,7 +177,8 @@ def legacy_objects(path: Path) -> list[tuple]:
         objects = db.execute(
             "SELECT type, name, sql FROM sqlite_master WHERE name IN "
             "(SELECT name FROM sqlite_master WHERE name NOT LIKE 'auth_%' AND name NOT LIKE 'django_%' "
-            "AND name NOT LIKE 'token_blacklist_%' AND name NOT LIKE 'axes_%' AND name NOT LIKE 'sqlite_%') ORDER BY name"
+            "AND name NOT LIKE 'token_blacklist_%' AND name NOT LIKE 'axes_%' AND name NOT LIKE 'gateway_%' "
+            "AND name NOT LIKE 'sqlite_%') ORDER BY name"
         ).fetchall()
         counts = [
             db.execute(f"SELECT COUNT(*), COALESCE(SUM(id), 0) FROM {table}").fetchone()
