@@ -123,5 +123,5 @@ def connect_user_signals() -> None:
         if before and any(before[field] != getattr(instance, field) for field in watched):
             end_all(subject("staff", instance.pk))
 
-    pre_save.connect(remember, sender=user_model, dispatch_uid="revocation_remember")
-    post_save.connect(compare, sender=user_model, dispatch_uid="revocation_compare")
+    pre_save.connect(remember, sender=user_model, weak=False, dispatch_uid="revocation_remember")
+    post_save.connect(compare, sender=user_model, weak=False, dispatch_uid="revocation_compare")

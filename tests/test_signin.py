@@ -143,3 +143,100 @@ def test_client_email_per_address_limit_counts_every_spelling_and_the_audit_row_
            tries=len(answers), answered=[answer.status for answer in answers], rows_lost=None,
            integrity=f"allowed {allowed(answers)} of 4 left")  # fmt: skip
     assert allowed(answers) == 4
+
+
+# --- revocation on every instance ----------------------------------------------------------------
+
+
+def seconds_until_refused(rig: Rig, path: str, token: str, since: float, deadline: float = 15.0) -> list[float]:
+    """Per instance: seconds from `since` until `token` was refused there for good: the time of the
+    first 401 after the last 200, once 8 answers in a row (both workers) have been 401."""
+    import time
+
+    figures = []
+    for gateway in rig.gateways:
+        refused_since, in_a_row = None, 0
+        while in_a_row < 8:
+            answer = call(f"{gateway.url}{path}", token=token)
+            if answer.status == 401:
+                refused_since = refused_since or time.monotonic()
+                in_a_row += 1
+            else:
+                assert answer.status == 200, answer
+                refused_since, in_a_row = None, 0
+                assert time.monotonic() - since < deadline, (
+                    f"{path}: still answering 200 after {deadline}s: {sorted(rig.__dict__.get('figures', {}))}"
+                )
+        figures.append(refused_since - since)
+    return figures
+
+
+def staff_sign_in(rig: Rig, username: str, password: str) -> dict:
+    answer = rig.post("/api/auth/token", {"username": username, "password": password}, "192.0.2.200")
+    assert answer.status == 200, answer
+    return answer.json
+
+
+def warm(rig: Rig, path: str, token: str) -> None:
+    """Every worker of every instance has verified the token and cached its user."""
+    for gateway in rig.gateways:
+        assert [call(f"{gateway.url}{path}", token=token).status for _ in range(6)] == [200] * 6
+
+
+def test_staff_logout_password_change_and_deactivation_refuse_old_tokens_on_every_instance(rig):
+    import time
+
+    env = {**rig.gateways[0].env, "DJANGO_DEBUG": "1"}
+    manage(env, "create_dev_staff", "--username", "revokee", "--password", "revokee-pass-123")
+    figures = rig.figures = {}
+
+    pair = staff_sign_in(rig, "revokee", "revokee-pass-123")
+    warm(rig, "/api/clients", pair["access"])
+    answer = rig.post("/api/auth/logout", {"refresh": pair["refresh"]}, "192.0.2.200", token=pair["access"])
+    assert answer.status == 200, answer
+    figures["logout"] = seconds_until_refused(rig, "/api/clients", pair["access"], time.monotonic())
+    assert rig.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}, "192.0.2.200").status == 401
+    assert rig.post("/api/auth/token/verify", {"token": pair["access"]}, "192.0.2.200").status == 401
+
+    pair = staff_sign_in(rig, "revokee", "revokee-pass-123")
+    warm(rig, "/api/clients", pair["access"])
+    assert rig.post("/api/auth/logout-all", {}, "192.0.2.200", token=pair["access"]).status == 200
+    figures["logout-all"] = seconds_until_refused(rig, "/api/clients", pair["access"], time.monotonic())
+    assert rig.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}, "192.0.2.200").status == 401
+
+    script = "from django.contrib.auth.models import User; u = User.objects.get(username='revokee'); {}; u.save()"
+    for change in ("u.set_password('revokee-pass-456')", "u.is_active = False"):
+        password = "revokee-pass-123" if "set_password" in change else "revokee-pass-456"
+        pair = staff_sign_in(rig, "revokee", password)
+        warm(rig, "/api/clients", pair["access"])
+        manage(rig.gateways[0].env, "shell", "-c", script.format(change))
+        figures["password change" if "set_password" in change else "deactivation"] = seconds_until_refused(
+            rig, "/api/clients", pair["access"], time.monotonic()
+        )
+        assert rig.post("/api/auth/token/refresh", {"refresh": pair["refresh"]}, "192.0.2.200").status == 401
+    manage(rig.gateways[0].env, "shell", "-c", script.format("u.is_active = True"))
+    revived = [call(f"{gateway.url}/api/clients", token=pair["access"]).status for gateway in rig.gateways for _ in range(4)]
+    assert revived == [401] * len(revived)  # reactivation revives nothing
+    for cause, seconds in figures.items():
+        record(f"staff {cause}: seconds until the old access token is refused, per instance ({rig.name})", kind="attack",
+               tries=len(seconds), answered="401 on " + ", ".join(f"{value:.2f} s" for value in seconds), rows_lost=None,
+               integrity="never 200 again on any worker; reactivation revived nothing")  # fmt: skip
+
+
+def test_a_reused_client_refresh_token_ends_its_whole_sign_in_on_every_instance(rig):
+    import time
+
+    rig.make_client("family@example.com")
+    first = rig.post("/api/client-auth/login", {"email": "family@example.com", "password": CLIENT_PASSWORD}, "192.0.2.201").json
+    second = rig.post("/api/client-auth/refresh", {"refresh": first["refresh"]}, "192.0.2.201").json
+    assert second["success"] and second["refresh"] != first["refresh"]
+    warm(rig, "/api/me", second["access"])
+    replay = rig.post("/api/client-auth/refresh", {"refresh": first["refresh"]}, "192.0.2.201")
+    seconds = seconds_until_refused(rig, "/api/me", second["access"], time.monotonic())
+    after = rig.post("/api/client-auth/refresh", {"refresh": second["refresh"]}, "192.0.2.201")
+    record(f"client refresh token replayed after rotation ({rig.name})", kind="attack", tries=2,
+           answered=[replay.status, after.status], rows_lost=None,
+           integrity="the family's access token refused on " + ", ".join(f"{value:.2f} s" for value in seconds))  # fmt: skip
+    assert replay.status == 401 and after.status == 401
+    again = rig.post("/api/client-auth/login", {"email": "family@example.com", "password": CLIENT_PASSWORD}, "192.0.2.201")
+    assert again.status == 200 and call(f"{rig.gateways[-1].url}/api/me", token=again.json["access"]).status == 200
