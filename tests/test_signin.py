@@ -165,7 +165,7 @@ def seconds_until_refused(rig: Rig, path: str, token: str, since: float, deadlin
                 assert answer.status == 200, answer
                 refused_since, in_a_row = None, 0
                 assert time.monotonic() - since < deadline, (
-                    f"{path}: still answering 200 after {deadline}s: {sorted(rig.__dict__.get('figures', {}))}"
+                    f"{path}: still 200 after {deadline}s; done: {sorted(getattr(rig, 'figures', {}))}"
                 )
         figures.append(refused_since - since)
     return figures
