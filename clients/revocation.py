@@ -67,6 +67,13 @@ def is_revoked(name: str, token) -> bool:
     return bool(jtis) and (token.get("jti") in jtis or token.get("fam") in jtis)
 
 
+def _forget(name: str) -> None:
+    # At once, before the commit: a reader meanwhile reloads from the database (and adds what it
+    # saw); the commit then overwrites the cache with the committed state (_publish).
+    cache.delete(_cache_key(name))
+    _seen.pop(name, None)
+
+
 def _publish(name: str) -> None:
     fresh = _load(name)
     cache.set(_cache_key(name), fresh, CACHE_SECONDS)
@@ -80,6 +87,7 @@ def end_all(name: str) -> None:
         updated = TokenCutoff.objects.filter(subject=name, not_before__lt=now).update(not_before=now)
         if not updated and not TokenCutoff.objects.filter(subject=name).exists():
             TokenCutoff.objects.create(subject=name, not_before=now)
+        _forget(name)
     transaction.on_commit(lambda: _publish(name))
 
 
@@ -89,6 +97,7 @@ def revoke(name: str, jti: str, expires_at: float, kind: str = "access") -> None
         return
     with transaction.atomic():
         RevokedToken.objects.update_or_create(jti=jti, defaults={"kind": kind, "subject": name, "expires_at": expires_at})
+        _forget(name)
     transaction.on_commit(lambda: _publish(name))
 
 
