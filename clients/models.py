@@ -185,10 +185,11 @@ class DemoUsage(models.Model):
 
 
 class TokenCutoff(models.Model):
-    """Tokens of a subject ("staff:<id>", "client:<id>") from sign-ins before `not_before` are dead."""
+    """Tokens of a subject ("staff:<id>", "client:<id>") from sign-ins before `not_before_ms`
+    (milliseconds since the epoch: a whole number, so the PostgreSQL copy matches exactly) are dead."""
 
     subject = models.CharField(max_length=40, primary_key=True)
-    not_before = models.FloatField()
+    not_before_ms = models.BigIntegerField()
 
     class Meta:
         db_table = "gateway_token_cutoff"
@@ -202,7 +203,7 @@ class RevokedToken(models.Model):
     jti = models.CharField(max_length=64, primary_key=True)
     kind = models.CharField(max_length=10)
     subject = models.CharField(max_length=40, db_index=True)
-    expires_at = models.FloatField(db_index=True)
+    expires_at = models.BigIntegerField(db_index=True)  # seconds since the epoch, as a JWT's exp
 
     class Meta:
         db_table = "gateway_revoked_token"

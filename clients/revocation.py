@@ -8,11 +8,13 @@ cache (CACHE_URL); each process keeps what it read for FRESH_SECONDS, so a reque
 lookup and each process reads the cache once per subject per FRESH_SECONDS.
 """
 
+import math
 import time
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
+from clients.audit import Actor, audit
 from clients.models import RevokedToken, TokenCutoff
 
 FRESH_SECONDS = 0.5  # well inside the contract's 1 s
@@ -30,7 +32,8 @@ def _cache_key(name: str) -> str:
 
 def _load(name: str) -> dict:
     now = time.time()
-    cutoff = TokenCutoff.objects.filter(subject=name).values_list("not_before", flat=True).first() or 0.0
+    cutoff_ms = TokenCutoff.objects.filter(subject=name).values_list("not_before_ms", flat=True).first() or 0
+    cutoff = cutoff_ms / 1000
     jtis = dict(RevokedToken.objects.filter(subject=name, expires_at__gt=now).exclude(kind="used").values_list("jti", "expires_at"))
     return {"before": cutoff, "jtis": jtis}
 
@@ -82,11 +85,11 @@ def _publish(name: str) -> None:
 
 def end_all(name: str) -> None:
     """Every token of `name` issued before now stops working (cutoff: never moves back)."""
-    now = time.time()
+    now_ms = math.ceil(time.time() * 1000)  # rounded up: a token of this very millisecond is dead too
     with transaction.atomic():
-        updated = TokenCutoff.objects.filter(subject=name, not_before__lt=now).update(not_before=now)
+        updated = TokenCutoff.objects.filter(subject=name, not_before_ms__lt=now_ms).update(not_before_ms=now_ms)
         if not updated and not TokenCutoff.objects.filter(subject=name).exists():
-            TokenCutoff.objects.create(subject=name, not_before=now)
+            TokenCutoff.objects.create(subject=name, not_before_ms=now_ms)
         _forget(name)
     transaction.on_commit(lambda: _publish(name))
 
@@ -96,7 +99,8 @@ def revoke(name: str, jti: str, expires_at: float, kind: str = "access") -> None
     if not jti:
         return
     with transaction.atomic():
-        RevokedToken.objects.update_or_create(jti=jti, defaults={"kind": kind, "subject": name, "expires_at": expires_at})
+        defaults = {"kind": kind, "subject": name, "expires_at": math.ceil(expires_at)}
+        RevokedToken.objects.update_or_create(jti=jti, defaults=defaults)
         _forget(name)
     transaction.on_commit(lambda: _publish(name))
 
@@ -105,7 +109,7 @@ def use_once(name: str, jti: str, expires_at: float) -> bool:
     """Mark a client refresh token used; False when it had been used before (a replay)."""
     try:
         with transaction.atomic():
-            RevokedToken.objects.create(jti=f"used:{jti}", kind="used", subject=name, expires_at=expires_at)
+            RevokedToken.objects.create(jti=f"used:{jti}", kind="used", subject=name, expires_at=math.ceil(expires_at))
     except IntegrityError:
         return False
     return True
@@ -115,10 +119,10 @@ def connect_user_signals() -> None:
     """A staff user's password, is_active or is_staff changing by any means (the admin,
     changepassword, a shell) ends every token issued before (ClientsConfig.ready)."""
     from django.contrib.auth import get_user_model
-    from django.db.models.signals import post_save, pre_save
+    from django.db.models.signals import m2m_changed, post_save, pre_save
 
     user_model = get_user_model()
-    watched = ("password", "is_active", "is_staff")
+    watched = ("password", "is_active", "is_staff", "is_superuser")
 
     def remember(sender, instance, update_fields=None, **kwargs):
         if update_fields is not None and not set(update_fields) & set(watched):
@@ -131,6 +135,36 @@ def connect_user_signals() -> None:
         before = getattr(instance, "_revocation_before", None)
         if before and any(before[field] != getattr(instance, field) for field in watched):
             end_all(subject("staff", instance.pk))
+        if before:
+            audit_staff_change(instance.pk, before, instance)
+
+    def permissions_changed(sender, instance, action, **kwargs):
+        if action in ("post_add", "post_remove", "post_clear") and isinstance(instance, user_model):
+            which = "groups" if sender is user_model.groups.through else "user_permissions"
+            _staff_audit("staff.permissions_change", instance.pk, {"changed": [which], "change": action.removeprefix("post_")})
+
+    m2m_changed.connect(permissions_changed, sender=user_model.user_permissions.through, weak=False, dispatch_uid="audit_perms")
+    m2m_changed.connect(permissions_changed, sender=user_model.groups.through, weak=False, dispatch_uid="audit_groups")
 
     pre_save.connect(remember, sender=user_model, weak=False, dispatch_uid="revocation_remember")
     post_save.connect(compare, sender=user_model, weak=False, dispatch_uid="revocation_compare")
+
+
+def audit_staff_change(staff_id: int, before: dict, user) -> None:
+    """staff.password_change / staff.permissions_change for a change made by any tool (no request: actor system)."""
+    if before["password"] != user.password:
+        _staff_audit("staff.password_change", staff_id)
+    changed = [field for field in ("is_active", "is_staff", "is_superuser") if before[field] != getattr(user, field)]
+    if changed:
+        details = {"before": {field: before[field] for field in changed}, "after": {field: getattr(user, field) for field in changed}}
+        _staff_audit("staff.permissions_change", staff_id, details)
+
+
+def _staff_audit(action: str, staff_id: int, details: dict | None = None) -> None:
+    # The same row services.staff_event writes; written here because this module sits below services.
+    from django.conf import settings
+
+    if settings.DATABASE_READ_ONLY:
+        return
+    with transaction.atomic():
+        audit(actor=Actor.system(), action=action, entity_type="staff_user", entity_id=staff_id, details=details)

@@ -277,6 +277,15 @@ def access_revoke(*, actor: Actor, client_id: int, demo: str) -> None:
         audit(actor=actor, action="access.revoke", entity_type="client", entity_id=client.id, details=details)
 
 
+def staff_event(*, actor: Actor, action: str, staff_id: int, details: dict | None = None) -> None:
+    """A staff sign-in event (staff.login, staff.logout, staff.password_change,
+    staff.permissions_change) in audit_log; nothing on a read-only gateway."""
+    if settings.DATABASE_READ_ONLY:
+        return
+    with transaction.atomic():
+        audit(actor=actor, action=action, entity_type="staff_user", entity_id=staff_id, details=details)
+
+
 def client_sign_out_everywhere(*, actor: Actor, client_id: int) -> None:
     """Every token of the client issued before now stops working."""
     with transaction.atomic():

@@ -7,7 +7,7 @@ import time
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, serializers
+from rest_framework import exceptions
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework_simplejwt import serializers as jwt_serializers
@@ -16,10 +16,12 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, Token, UntypedToken
 
-from clients import revocation
+from clients import revocation, services
+from clients.audit import Actor
 from clients.serializers import ErrorOutput, TokenPairOutput
 from clients.signin import StaffSignInThrottle
 from ltplabs.api.views import APIView, GatewayView
+from ltplabs.http.address import client_address
 
 from .authentication import StaffJWTAuthentication
 
@@ -48,6 +50,11 @@ class StaffTokenObtainSerializer(jwt_serializers.TokenObtainPairSerializer):
             token = super().get_token(user)
         token["auth_time"] = time.time()  # copied to every access and rotated refresh token of the chain
         return token
+
+    def validate(self, attrs):
+        result = super().validate(attrs)
+        services.staff_event(actor=Actor.staff(self.user, self.context["request"]), action="staff.login", staff_id=self.user.pk)
+        return result
 
 
 class StaffTokenRefreshSerializer(jwt_serializers.TokenRefreshSerializer):
@@ -88,6 +95,9 @@ class StaffLogoutSerializer(jwt_serializers.TokenBlacklistSerializer):
                 access = None
             if access is not None and staff_subject(access) == staff_subject(refresh):
                 revocation.revoke(staff_subject(access), access["jti"], access["exp"])
+        staff_id = refresh.get(jwt_settings.USER_ID_CLAIM)
+        actor = Actor("staff", staff_id, client_address(request), (request.META.get("HTTP_USER_AGENT") or "")[:500] or None)
+        services.staff_event(actor=actor, action="staff.logout", staff_id=staff_id)
         return result
 
 
@@ -136,7 +146,7 @@ class StaffLogoutView(EnvelopeMixin, GatewayView, jwt_views.TokenBlacklistView):
 @extend_schema(
     summary="Sign out everywhere: every token of this staff user issued before now stops working",
     request=None,
-    responses={200: serializers.DictField(), 401: ErrorOutput},
+    responses={200: None, 401: ErrorOutput},
 )
 class StaffLogoutAllView(APIView):
     authentication_classes = [StaffJWTAuthentication]
@@ -144,4 +154,7 @@ class StaffLogoutAllView(APIView):
 
     def post(self, request):
         revocation.end_all(revocation.subject("staff", request.user.pk))
+        services.staff_event(
+            actor=Actor.staff(request.user, request), action="staff.logout", staff_id=request.user.pk, details={"everywhere": True}
+        )
         return Response({"success": True})

@@ -290,7 +290,7 @@ def test_audit_log_filters_newest_first(api):
     assert {row["action"] for row in api.get("/api/audit-log?action=client.extend").json()["data"]} == {"client.extend"}
     future = (now() + timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
     assert api.get(f"/api/audit-log?since={future}").json()["data"] == []
-    assert len(api.get(f"/api/audit-log?until={future}&actor_type=system").json()["data"]) == 3
+    assert len(api.get(f"/api/audit-log?until={future}&actor_type=system&entity_type=client").json()["data"]) == 3
     assert api.get("/api/audit-log?since=yesterday").status_code == 400
 
 

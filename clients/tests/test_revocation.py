@@ -92,3 +92,28 @@ def test_deactivation_and_sign_out_everywhere_end_tokens_and_reactivation_revive
     assert me(fresh["access"]) == 401
     assert TokenCutoff.objects.filter(subject=f"client:{client.id}").exists()
     assert AuditLog.objects.filter(action="client.sign_out_everywhere", entity_id=client.id).count() == 1
+
+
+def test_staff_sign_in_sign_out_password_and_permission_changes_are_audited():
+    from django.contrib.auth.models import Permission
+
+    from tests.fixtures import make_staff
+
+    user = make_staff("audited")
+    api = APIClient(REMOTE_ADDR="192.0.2.9")
+    pair = api.post("/api/auth/token", {"username": "audited", "password": "staff-pass-123"}, format="json").json()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {pair['access']}")
+    assert api.post("/api/auth/logout", {"refresh": pair["refresh"]}, format="json").status_code == 200
+    user.set_password("another-pass-456")
+    user.save()
+    user.user_permissions.add(Permission.objects.get(codename="change_client"))
+    user.is_superuser = True
+    user.save()
+    rows = list(AuditLog.objects.filter(entity_type="staff_user", entity_id=user.id).order_by("id").values_list("action", "ip_address"))
+    assert rows == [
+        ("staff.login", "192.0.2.9"),
+        ("staff.logout", "192.0.2.9"),
+        ("staff.password_change", None),
+        ("staff.permissions_change", None),
+        ("staff.permissions_change", None),
+    ]
