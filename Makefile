@@ -34,6 +34,7 @@ lint: setup-dev
 test: setup-dev lint
 	$(VENV)/bin/pytest
 	$(MAKE) --no-print-directory test-postgres
+	@echo "The admin's screenshots (tests/test_browser.py, Chromium at 1366 and 1400 px, light and dark): test-artifacts/screenshots/"
 
 ## test-postgres: the whole suite with DATABASE_URL on a throwaway PostgreSQL 15 (scripts/with-postgres.sh)
 test-postgres: setup-dev

@@ -86,6 +86,36 @@ def _fmt(value: Any) -> Any:
     return format_time(value) if isinstance(value, datetime) else value
 
 
+def client_fields_errors(
+    *,
+    name: Any,
+    email: Any,
+    company: Any = None,
+    phone: Any = None,
+    access_days: Any = rules.ACCESS_DAYS_DEFAULT,
+    demos: Iterable[str] = (),
+) -> dict[str, list[str]]:
+    """Every field error client_create would find, not only the first (an import reports them all)."""
+    errors: dict[str, list[str]] = {}
+    checks = [
+        lambda: _clean_text("name", name, required=True, max_chars=rules.NAME_MAX_CHARS),
+        lambda: _clean_email(email),
+        lambda: _clean_text("company", company, max_chars=rules.COMPANY_MAX_CHARS),
+        lambda: _clean_text("phone", phone, max_chars=rules.PHONE_MAX_CHARS),
+        lambda: _clean_days("access_days", access_days),
+    ]
+    for check in checks:
+        try:
+            check()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    slugs = list(dict.fromkeys(demos or ()))
+    unknown = sorted(set(slugs) - set(Demo.objects.filter(slug__in=slugs).values_list("slug", flat=True)))
+    if unknown:
+        errors["demos"] = [f"Unknown demo {str(slug)[:100]!r}." for slug in unknown]
+    return errors
+
+
 # --- use cases -------------------------------------------------------------------------
 
 

@@ -31,6 +31,28 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class SuperusersOnly:
+    """Pages for superusers alone (the JWT blacklist tables: every token of every user)."""
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_active and request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+SUPERUSER_APPS = ("token_blacklist",)
+
+
 class LTPLabsAdminSite(admin.AdminSite):
     site_header = "LTP Labs administration"
     site_title = "LTP Labs admin"
@@ -40,9 +62,18 @@ class LTPLabsAdminSite(admin.AdminSite):
     def register(self, model_or_iterable, admin_class=None, **options):
         # Every model admin, ours or a library's (staff users, groups, JWT blacklist), in one place.
         admin_class = admin_class or admin.ModelAdmin
-        if not issubclass(admin_class, WritableUnlessReadOnly):
-            admin_class = type(admin_class.__name__, (WritableUnlessReadOnly, admin_class), {"__module__": admin_class.__module__})
+        models = [model_or_iterable] if isinstance(model_or_iterable, type) else list(model_or_iterable)
+        mixins = [mixin for mixin in (WritableUnlessReadOnly,) if not issubclass(admin_class, mixin)]
+        if any(model._meta.app_label in SUPERUSER_APPS for model in models) and not issubclass(admin_class, SuperusersOnly):
+            mixins.insert(0, SuperusersOnly)
+        if mixins:
+            admin_class = type(admin_class.__name__, (*mixins, admin_class), {"__module__": admin_class.__module__})
         super().register(model_or_iterable, admin_class, **options)
+
+    def index(self, request, extra_context=None):
+        from clients.admin.dashboard import dashboard_context  # the admin package registers on this site
+
+        return super().index(request, {**dashboard_context(request), **(extra_context or {})})
 
     def each_context(self, request):
         return {**super().each_context(request), "database_read_only": settings.DATABASE_READ_ONLY}

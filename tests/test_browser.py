@@ -144,3 +144,200 @@ def test_read_only_gateway_lets_staff_sign_in_and_look_but_offers_no_change(page
     page.locator("#result_list tbody tr th a").first.click()
     assert page.locator("input[name=_save]").count() == 0
     shot(page, "11-read-only-client")
+
+
+def shot_at_widths(page, name: str) -> None:
+    """The page at 1366 and 1400 px, in light and dark mode."""
+    for width in (1366, 1400):
+        page.set_viewport_size({"width": width, "height": 900})
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            shot(page, f"{name}-{width}-{scheme}")
+    page.emulate_media(color_scheme="light")
+    page.set_viewport_size({"width": 1400, "height": 900})
+
+
+def dashboard_figures(page) -> dict[str, int]:
+    return {
+        key: int(page.inner_text(f"#count-{key} .ltp-card-number"))
+        for key in ("active", "expired", "inactive", "expiring-7", "expiring-30")
+    }
+
+
+def test_dashboard_shows_the_files_counts_charts_and_extends_the_soonest_client(page, gateway):
+    import json
+    import urllib.request
+
+    for _ in range(3):  # three sign-ins of a sample client today, through the real API
+        request = urllib.request.Request(
+            f"{gateway.url}/api/client-auth/login", method="POST", headers={"Content-Type": "application/json"},
+            data=json.dumps({"email": first_active_email(gateway), "password": "ltplabs-demo"}).encode(),
+        )  # fmt: skip
+        with urllib.request.urlopen(request) as response:
+            assert response.status == 200
+    sign_in(page, gateway)
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(f"{gateway.url}/admin/")
+    assert all(url.startswith(gateway.url) for url in requests), requests  # no request leaves the page
+    shown = dashboard_figures(page)
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        at = db.execute("SELECT datetime('now')").fetchone()[0]
+        expected = {
+            "active": db.execute("SELECT COUNT(*) FROM v_active_clients").fetchone()[0],
+            "expired": db.execute("SELECT COUNT(*) FROM clients WHERE is_active = 1 AND access_end_date <= ?", [at]).fetchone()[0],
+            "inactive": db.execute("SELECT COUNT(*) FROM clients WHERE is_active = 0").fetchone()[0],
+            "expiring-7": db.execute(
+                "SELECT COUNT(*) FROM v_active_clients WHERE access_end_date <= datetime(?, '+7 days')", [at]
+            ).fetchone()[0],
+            "expiring-30": db.execute(
+                "SELECT COUNT(*) FROM v_active_clients WHERE access_end_date <= datetime(?, '+30 days')", [at]
+            ).fetchone()[0],
+        }
+        soonest = db.execute(
+            "SELECT name, access_end_date FROM v_active_clients WHERE access_end_date IS NOT NULL ORDER BY access_end_date, id LIMIT 1"
+        ).fetchone()
+    assert shown == expected and expected["expiring-30"] > 0 and sum(shown[key] for key in ("active", "expired", "inactive")) == 300
+    listed = page.locator("#expiring-soonest tbody tr")
+    assert listed.count() == min(20, expected["expiring-30"])
+    assert listed.first.locator("td").first.locator("a").inner_text() == soonest[0]
+    today = page.locator("#chart-sign-ins svg g.ltp-bar:last-child title").text_content()
+    assert today.endswith(": 3")
+    assert page.locator("#chart-demo-opens svg g.ltp-bar").count() == 6
+    assert page.locator("#chart-new-clients svg g.ltp-bar").count() == 12
+    assert page.locator("ul.ltp-quick li").evaluate_all("items => items.map(item => getComputedStyle(item).listStyleType)") == ["none"] * 4
+    assert "client.login" in page.inner_text("#recent-actions-module")
+    shot_at_widths(page, "20-dashboard")
+
+    listed.first.locator("button", has_text="Extend 30 days").click()
+    page.wait_for_selector("ul.messagelist li.success")
+    assert page.url == f"{gateway.url}/admin/"
+    assert page.inner_text("ul.messagelist li.success").startswith(f"Extended access for {soonest[0]} by 30 days")
+    shot(page, "21-dashboard-extended")
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        end = db.execute("SELECT access_end_date FROM clients WHERE name = ?", [soonest[0]]).fetchone()[0]
+        audit = db.execute("SELECT actor_type, json_extract(details, '$.days') FROM audit_log WHERE action = 'client.extend'").fetchall()
+    assert end > soonest[1] and audit == [("staff", 30)]
+
+
+def first_active_email(gateway) -> str:
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        return db.execute("SELECT email FROM v_active_clients ORDER BY id LIMIT 1").fetchone()[0]
+
+
+def test_clients_list_fits_1366_px_and_bulk_actions_take_a_parameter(page, gateway):
+    sign_in(page, gateway)
+    for width in (1366, 1400):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{gateway.url}/admin/clients/client/?o=5")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        results = page.locator("#changelist .results")  # the admin scrolls a too-wide table inside it
+        assert results.evaluate("element => element.scrollWidth <= element.clientWidth"), width
+        one_line = "cells => cells.every(cell => cell.getClientRects().length && cell.querySelectorAll('br').length === 0 && "
+        one_line += "cell.clientHeight < 2.2 * parseFloat(getComputedStyle(cell).lineHeight || 16))"
+        for column in ("th.field-name", "td.field-days_remaining_display", "td.field-registered"):
+            assert page.locator(f"#result_list tbody {column}").evaluate_all(one_line), (width, column)  # no wrapped names or dates
+        registered = page.locator("#result_list tbody td.field-registered").first.inner_text()
+        assert re.fullmatch(r"\d{2}/\d{2}/\d{4}|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{4}", registered), registered
+    days = page.locator("#result_list tbody td.field-days_remaining_display").all_inner_texts()
+    assert days[0].startswith("expired") and not any(text.startswith("-") for text in days)
+    shot_at_widths(page, "22-clients-by-days-left")
+    page.goto(f"{gateway.url}/admin/clients/client/?o=-5")
+    assert page.locator("#result_list tbody td.field-days_remaining_display").first.inner_text() == "no end date"
+    page.goto(f"{gateway.url}/admin/clients/client/?expiring=30")
+    assert page.locator("#result_list tbody tr").count() > 0
+    shot(page, "23-clients-expiring-30")
+
+    rows = page.locator("#result_list tbody tr")
+    names = [rows.nth(index).locator("th a").inner_text() for index in range(3)]
+    for index in range(3):
+        rows.nth(index).locator("input.action-select").check()
+    page.select_option("select[name=action]", "grant_demo")
+    page.click("button[name=index]")
+    page.wait_for_selector("#action-form")
+    for name in names:
+        assert name in page.inner_text("ul.ltp-chosen")
+    page.select_option("select[name=demo]", label="Workforce Planner")
+    page.fill("input[name=expires_at_0]", "2031-05-06")
+    page.fill("input[name=expires_at_1]", "07:08:09")
+    shot(page, "24-action-grant-demo-form")
+    page.click("#action-form input[type=submit]")
+    page.wait_for_selector("ul.messagelist li.success")
+    assert re.fullmatch(
+        r"Granted Workforce Planner to \d of 3 clients\.( \d had it already \(unchanged\)\.)?", page.inner_text("ul.messagelist li.success")
+    )
+    shot(page, "25-action-grant-demo-done")
+
+    page.locator("#result_list tbody tr th a").first.click()
+    page.wait_for_url(re.compile(r"/admin/clients/client/\d+/change/"))
+    page.fill("#id_extend_days", "10")
+    shot(page, "26-client-extend-by-n")
+    page.click("#extend-form button")
+    page.wait_for_selector("ul.messagelist li.success")
+    assert "by 10 days" in page.inner_text("ul.messagelist li.success")
+    shot_at_widths(page, "27-client-extended")
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        grants = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'access.grant' AND actor_type = 'staff'").fetchone()[0]
+        extends = db.execute("SELECT json_extract(details, '$.days') FROM audit_log WHERE action = 'client.extend'").fetchall()
+    assert 1 <= grants <= 3 and extends == [(10,)]
+
+
+def test_audit_log_names_people_searches_by_email_and_shows_before_and_after(page, gateway):
+    sign_in(page, gateway)
+    email = first_active_email(gateway)
+    page.goto(f"{gateway.url}/admin/clients/client/?q={email}")
+    page.locator("#result_list tbody tr th a").first.click()
+    page.wait_for_url(re.compile(r"/admin/clients/client/\d+/change/"))
+    name = page.input_value("#id_name")
+    page.fill("#id_company", "Renamed Lda")
+    page.click("input[name=_save]")
+    page.wait_for_selector("ul.messagelist li.success")
+
+    page.goto(f"{gateway.url}/admin/clients/auditlog/?q={email.upper()}")
+    entities = set(page.locator("#result_list tbody td.field-entity_link").all_inner_texts())
+    assert entities == {name}
+    actors = page.locator("#result_list tbody td.field-actor").all_inner_texts()
+    assert STAFF in actors and "system" in actors
+    times = page.locator("#result_list tbody th.field-time").all_inner_texts()
+    assert all(re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", time) for time in times), times
+    shot_at_widths(page, "28-audit-search-by-email")
+    page.locator("#result_list tbody tr", has_text="client.update").locator("th a").first.click()
+    before = page.inner_text("table.ltp-changes td.ltp-before")
+    after = page.inner_text("table.ltp-changes td.ltp-after")
+    assert after == "Renamed Lda" and before != after
+    shot_at_widths(page, "29-audit-update-before-after")
+
+
+def test_import_shows_a_dry_run_refuses_a_file_with_one_bad_row_and_imports_a_good_one(page, gateway, tmp_path):
+    hash_ = "$2b$10$.F1S/9sN1v/GCvIeXCBqi.nsCy/bbhJtTjTAsZdVdPighTlkhYFzK"
+    good = "name,email,company,access_days,demos,password_hash\n" + "".join(
+        f"Event Guest {number},guest{number}@event.example,Expo Lda,14,pricing-lab,{hash_}\n" for number in range(5)
+    )
+    bad = good + f"Broken,not-an-email,,0,,{hash_}\n"
+    (tmp_path / "bad.csv").write_text(bad)
+    (tmp_path / "good.csv").write_text(good)
+    sign_in(page, gateway)
+    page.goto(f"{gateway.url}/admin/clients/client/")
+    page.click("#import-clients")
+    page.set_input_files("input[name=file]", str(tmp_path / "bad.csv"))
+    page.click("#import-upload input[type=submit]")
+    page.wait_for_selector("#import-outcome")
+    assert page.locator("#import-confirm").count() == 0
+    assert page.locator("#import-rows tr.ltp-row-error").count() == 1 and page.locator("#import-rows tr.ltp-row-ok").count() == 5
+    assert "Enter a valid e-mail address." in page.inner_text("#import-rows tr.ltp-row-error")
+    shot_at_widths(page, "30-import-one-bad-row")
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        assert db.execute("SELECT COUNT(*) FROM clients WHERE email LIKE '%@event.example'").fetchone()[0] == 0
+
+    page.set_input_files("input[name=file]", str(tmp_path / "good.csv"))
+    page.click("#import-upload input[type=submit]")
+    page.wait_for_selector("#import-confirm")
+    shot(page, "31-import-dry-run")
+    page.click("#import-confirm input[type=submit]")
+    page.wait_for_selector("ul.messagelist li.success")
+    assert page.inner_text("ul.messagelist li.success") == "Imported 5 clients."
+    shot(page, "32-import-done")
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        created = db.execute("SELECT COUNT(*) FROM clients WHERE email LIKE '%@event.example'").fetchone()[0]
+        audited = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'client.create' AND actor_type = 'staff'").fetchone()[0]
+    assert (created, audited) == (5, 5)

@@ -1,46 +1,117 @@
-"""The audit log, to look at and filter."""
+"""The audit log, to look at, filter and search: times to the second, staff users and clients
+by name, the demo of an access row, and an update's before and after side by side."""
 
 import json
 
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Q
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
-from clients.models import AuditLog
+from clients.legacy_time import format_time
+from clients.models import AuditLog, Client
+from clients.selectors.dashboard import audit_names
 from clients.sites import ReadOnlyAdmin
+
+# A name or e-mail search matches at most this many clients; their entries are listed.
+SEARCH_CLIENTS_MAX = 500
+
+
+class NamedChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        names = audit_names(list(self.result_list))  # two queries for the page, not two per row
+        for entry in self.result_list:
+            entry.names = names
 
 
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdmin):
     """Append-only: the database's triggers refuse edits and deletes, and the admin offers none."""
 
-    list_display = ("created_at", "action", "entity_link", "actor", "ip_address")
+    list_display = ("time", "action", "entity_link", "demo", "actor", "ip_address")
+    list_display_links = ("time",)
     list_filter = ("action", "entity_type", "actor_type", "created_at")
     search_fields = ("=entity_id", "=actor_id", "ip_address")
-    search_help_text = "An entity id, an actor id or an IP address (exactly)."
+    search_help_text = _("A client's e-mail or name (part of it), an entity or actor id, or an IP address.")
     ordering = ("-created_at", "-id")
     list_per_page = 100
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     fields = (
-        "created_at", "action", "entity_type", "entity_id", "entity_link", "actor_type", "actor_id", "ip_address", "user_agent",
-        "details_json",
+        "time", "action", "entity_type", "entity_id", "entity_link", "actor", "ip_address", "user_agent", "changes", "details_json",
     )  # fmt: skip
     readonly_fields = fields
 
-    @admin.display(description="entity")
+    def get_changelist(self, request, **kwargs):
+        return NamedChangeList
+
+    def get_search_results(self, request, queryset, search_term):
+        """Besides the exact id and address fields: the entries of the clients whose name or e-mail holds the term."""
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if not term:
+            return found, may_have_duplicates
+        ids = list(
+            Client.objects.filter(Q(email__icontains=term) | Q(name__icontains=term))
+            .order_by("id")
+            .values_list("id", flat=True)[:SEARCH_CLIENTS_MAX]
+        )
+        if not ids:
+            return found, may_have_duplicates
+        of_clients = queryset.filter(Q(entity_type="client", entity_id__in=ids) | Q(actor_type="client", actor_id__in=ids))
+        return found | of_clients, may_have_duplicates
+
+    def names(self, entry):
+        return getattr(entry, "names", None) or audit_names([entry])
+
+    @admin.display(description=_("time (UTC)"), ordering="created_at")
+    def time(self, entry):
+        return format_time(entry.created_at)
+
+    @admin.display(description=_("entity"))
     def entity_link(self, entry):
+        name = self.names(entry).entity(entry)
         if entry.entity_type == "client" and entry.entity_id is not None:
             url = reverse("admin:clients_client_change", args=[entry.entity_id])
-            return format_html('<a href="{}">client {}</a>', url, entry.entity_id)
-        return f"{entry.entity_type} {entry.entity_id if entry.entity_id is not None else ''}".strip()
+            return format_html('<a href="{}">{}</a>', url, name)
+        return name
 
-    @admin.display(description="actor", ordering="actor_type")
+    @admin.display(description=_("demo"))
+    def demo(self, entry):
+        return (entry.details or {}).get("demo", "") if isinstance(entry.details, dict) else ""
+
+    @admin.display(description=_("actor"), ordering="actor_type")
     def actor(self, entry):
-        return entry.actor_type if entry.actor_id is None else f"{entry.actor_type} {entry.actor_id}"
+        name = self.names(entry).actor(entry)
+        if entry.actor_type == "client" and entry.actor_id is not None:
+            return format_html('<a href="{}">{}</a>', reverse("admin:clients_client_change", args=[entry.actor_id]), name)
+        return name
 
-    @admin.display(description="details")
+    @admin.display(description=_("before and after"))
+    def changes(self, entry):
+        details = entry.details if isinstance(entry.details, dict) else {}
+        before, after = details.get("before"), details.get("after")
+        if not isinstance(before, dict) or not isinstance(after, dict):
+            return "—"
+        rows = format_html_join(
+            "", "<tr><th scope=\"row\">{}</th><td class=\"ltp-before\">{}</td><td class=\"ltp-after\">{}</td></tr>",
+            ((field, show(before.get(field)), show(after.get(field))) for field in sorted({*before, *after})),
+        )  # fmt: skip
+        return format_html(
+            '<table class="ltp-changes"><thead><tr><th scope="col">{}</th><th scope="col">{}</th><th scope="col">{}</th></tr></thead>'
+            "<tbody>{}</tbody></table>",
+            _("field"), _("before"), _("after"), rows,
+        )  # fmt: skip
+
+    @admin.display(description=_("details"))
     def details_json(self, entry):
         if entry.details is None:
             return "—"
         return format_html('<pre class="ltp-json">{}</pre>', json.dumps(entry.details, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+def show(value) -> str:
+    return "—" if value is None else json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value

@@ -6,27 +6,41 @@ per row (demo_count is a subquery, status and days come from the row), no second
 """
 
 import csv
-from datetime import UTC, datetime
+import secrets
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import connection
+from django.db.models import F
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
-from django.utils.http import urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import ngettext
 
 from clients import rules, services
+from clients.importing import COLUMNS as IMPORT_COLUMNS
+from clients.importing import ImportFileError, import_clients, read_rows
 from clients.legacy_time import format_time, now
 from clients.models import Client, ClientDemoAccess, ClientQuerySet, Demo
 from clients.selectors.client_rows import DEMO_COUNT_SQL
+from clients.selectors.dashboard import EXPIRING_WINDOWS
 from clients.sites import WritableUnlessReadOnly
+from ltplabs.exceptions import Conflict, NotFound
 
-from .forms import ClientAddForm, ClientChangeForm, DemoAccessForm
+from .forms import BulkExtendForm, BulkGrantForm, BulkRevokeForm, ClientAddForm, ClientChangeForm, DemoAccessForm, ExtendForm, ImportForm
 
 STATUS_LABELS = {status: status.capitalize() for status in rules.STATUSES}
 CSV_COLUMNS = ("id", "name", "email", "company", "phone", "status", "days_remaining", "demo_count", "data_registo", "access_end_date")
@@ -78,6 +92,22 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ExpiringFilter(admin.SimpleListFilter):
+    title = _lazy("expiring")
+    parameter_name = "expiring"
+
+    def lookups(self, request, model_admin):
+        return [(str(days), _lazy("within %(days)s days") % {"days": days}) for days in EXPIRING_WINDOWS]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            if self.value() not in {str(days) for days in EXPIRING_WINDOWS}:
+                raise IncorrectLookupParameters(f"expiring={self.value()!r}")
+            at = now()
+            return queryset.filter(is_active=True, access_end_date__gt=at, access_end_date__lte=at + timedelta(days=int(self.value())))
+        return queryset
+
+
 class DemoFilter(admin.SimpleListFilter):
     title = "demo"
     parameter_name = "demo"
@@ -97,8 +127,8 @@ class DemoFilter(admin.SimpleListFilter):
 class DemoAccessInline(WritableUnlessReadOnly, admin.TabularInline):
     model = ClientDemoAccess
     form = DemoAccessForm
-    fields = ("demo", "expires_at", "granted_at", "granted_by", "access_count", "last_accessed_at")
-    readonly_fields = ("granted_at", "granted_by", "access_count", "last_accessed_at")
+    fields = ("demo", "expires_at", "granted_at", "granted_by_name", "access_count", "last_accessed_at")
+    readonly_fields = ("granted_at", "granted_by_name", "access_count", "last_accessed_at")
     extra = 0
     verbose_name = "demo access"
     verbose_name_plural = "demo access (expiry empty: follows the client's end of access)"
@@ -106,14 +136,18 @@ class DemoAccessInline(WritableUnlessReadOnly, admin.TabularInline):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("demo")
 
+    @admin.display(description=_lazy("granted by"))
+    def granted_by_name(self, access):
+        return staff_name(access.granted_by)
+
 
 @admin.register(Client)
 class ClientAdmin(admin.ModelAdmin):
-    list_display = ("name", "email", "company", "status_display", "days_remaining_display", "demo_count", "data_registo")
+    list_display = ("name", "email", "company", "status_display", "days_remaining_display", "demo_count", "registered")
     list_display_links = ("name", "email")
     search_fields = ("name", "email", "company")
     search_help_text = "Name, e-mail or company (part of it)."
-    list_filter = (StatusFilter, "company", DemoFilter)
+    list_filter = (StatusFilter, ExpiringFilter, "company", DemoFilter)
     date_hierarchy = "data_registo"
     ordering = ("-created_at", "-id")
     list_per_page = 50
@@ -121,7 +155,7 @@ class ClientAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     inlines = (DemoAccessInline,)
-    actions = ("extend_30_days", "deactivate", "reactivate", "sign_out_everywhere")
+    actions = ("extend_30_days", "extend_days", "grant_demo", "revoke_demo", "deactivate", "reactivate", "sign_out_everywhere")
     form = ClientChangeForm
     add_form = ClientAddForm
     add_fieldsets = ((None, {"fields": ("name", "email", "password", "company", "phone", "notes", "access_days")}),)
@@ -131,7 +165,7 @@ class ClientAdmin(admin.ModelAdmin):
         "days_remaining_display",
         "data_registo",
         "last_login_at",
-        "created_by",
+        "created_by_name",
         "created_at",
         "updated_at",
     )
@@ -149,7 +183,7 @@ class ClientAdmin(admin.ModelAdmin):
         ]
         if self.has_change_permission(request, obj):
             fieldsets.append(("Password", {"fields": ("password",)}))
-        fieldsets.append(("Record", {"fields": ("data_registo", "last_login_at", "created_by", "created_at", "updated_at")}))
+        fieldsets.append(("Record", {"fields": ("data_registo", "last_login_at", "created_by_name", "created_at", "updated_at")}))
         return fieldsets
 
     def get_form(self, request, obj=None, **kwargs):
@@ -173,14 +207,22 @@ class ClientAdmin(admin.ModelAdmin):
     def status_display(self, obj):
         return status_badge(obj.status)
 
-    @admin.display(description="days left", ordering="access_end_date")
+    # Soonest end first; no end date is the longest access of all, so it sorts last (first, reversed).
+    @admin.display(description=_lazy("days left"), ordering=F("access_end_date").asc(nulls_last=True))
     def days_remaining_display(self, obj):
-        days = rules.days_remaining(obj.access_end_date, now())
-        return "—" if days is None else days
+        return days_left_words(obj.is_active, obj.access_end_date, now())
 
-    @admin.display(description="demos")
+    @admin.display(description=_lazy("demos"))
     def demo_count(self, obj):
         return obj.demo_count
+
+    @admin.display(description=_lazy("created by"))
+    def created_by_name(self, obj):
+        return staff_name(obj.created_by)
+
+    @admin.display(description=_lazy("registered"), ordering="data_registo")
+    def registered(self, obj):
+        return date_format(obj.data_registo, "SHORT_DATE_FORMAT") if obj.data_registo else ""
 
     # --- writes, all through the services ---
 
@@ -233,6 +275,76 @@ class ClientAdmin(admin.ModelAdmin):
     def extend_30_days(self, request, queryset):
         self._run(request, queryset, services.client_extend, "Extended access by 30 days for", days=30)
 
+    @admin.action(description=_lazy("Extend access by N days…"), permissions=["change"])
+    def extend_days(self, request, queryset):
+        return self._with_form(request, queryset, BulkExtendForm, "extend_days", self._extend_days)
+
+    def _extend_days(self, request, ids, data):
+        for client_id in ids:
+            services.client_extend(actor=actor(request), client_id=client_id, days=data["days"])
+        return ngettext(
+            "Extended access by %(days)d days for %(count)d client.", "Extended access by %(days)d days for %(count)d clients.", len(ids)
+        ) % {"days": data["days"], "count": len(ids)}
+
+    @admin.action(description=_lazy("Grant a demo…"), permissions=["change"])
+    def grant_demo(self, request, queryset):
+        return self._with_form(request, queryset, BulkGrantForm, "grant_demo", self._grant_demo)
+
+    def _grant_demo(self, request, ids, data):
+        demo, granted, had = data["demo"], 0, 0
+        for client_id in ids:
+            try:
+                services.access_grant(actor=actor(request), client_id=client_id, demo=demo.slug, expires_at=data["expires_at"])
+                granted += 1
+            except Conflict:
+                had += 1
+        message = _("Granted %(demo)s to %(granted)d of %(count)d clients.") % {"demo": demo.name, "granted": granted, "count": len(ids)}
+        if had:
+            message += " " + _("%(had)d had it already (unchanged).") % {"had": had}
+        return message
+
+    @admin.action(description=_lazy("Revoke a demo…"), permissions=["change"])
+    def revoke_demo(self, request, queryset):
+        return self._with_form(request, queryset, BulkRevokeForm, "revoke_demo", self._revoke_demo)
+
+    def _revoke_demo(self, request, ids, data):
+        demo, revoked, lacked = data["demo"], 0, 0
+        for client_id in ids:
+            try:
+                services.access_revoke(actor=actor(request), client_id=client_id, demo=demo.slug)
+                revoked += 1
+            except NotFound:
+                lacked += 1
+        message = _("Revoked %(demo)s from %(revoked)d of %(count)d clients.") % {"demo": demo.name, "revoked": revoked, "count": len(ids)}
+        if lacked:
+            message += " " + _("%(lacked)d did not have it.") % {"lacked": lacked}
+        return message
+
+    def _with_form(self, request, queryset, form_class, action: str, apply):
+        """An action with a parameter: Django's intermediate page (the form and the chosen clients),
+        then, posted again with `apply`, each client through its service."""
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+            self.message_user(request, apply(request, ids, form.cleaned_data), messages.SUCCESS)
+            return None
+        return TemplateResponse(
+            request,
+            "admin/clients/client/action_form.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": dict(self.get_action_choices(request)).get(action, action),
+                "opts": self.model._meta,
+                "form": form,
+                "action": action,
+                "clients": queryset.order_by("name")[:200],
+                "count": queryset.count(),
+                "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+                "select_across": request.POST.get("select_across", "0"),
+                "preserved_query": request.GET.urlencode(),
+            },
+        )
+
     @admin.action(description="Deactivate", permissions=["change"])
     def deactivate(self, request, queryset):
         self._run(request, queryset.filter(is_active=True), services.client_deactivate, "Deactivated")
@@ -250,7 +362,16 @@ class ClientAdmin(admin.ModelAdmin):
     def change_view(self, request, object_id, form_url="", extra_context=None):
         history = reverse("admin:clients_auditlog_changelist") + "?" + urlencode({"entity_type": "client", "entity_id": object_id})
         extra_context = {**(extra_context or {}), "audit_history_url": history}
+        if self.has_change_permission(request) and str(object_id).isdigit():
+            extra_context["extend_url"] = reverse("admin:clients_client_extend", args=[int(object_id)])
+            extra_context["extend_form"] = ExtendForm()
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def history_view(self, request, object_id, extra_context=None):
+        """Django's History reads django_admin_log, which stays empty (every change goes through
+        the services): the client's audit entries instead."""
+        query = urlencode({"entity_type": "client", "entity_id": object_id})
+        return HttpResponseRedirect(reverse("admin:clients_auditlog_changelist") + "?" + query)
 
     def changelist_view(self, request, extra_context=None):
         query = request.GET.copy()
@@ -258,11 +379,96 @@ class ClientAdmin(admin.ModelAdmin):
             query.pop(param, None)
         export = reverse("admin:clients_client_export")
         extra_context = {**(extra_context or {}), "export_url": f"{export}?{query.urlencode()}" if query else export}
+        if self.has_add_permission(request):
+            extra_context["import_url"] = reverse("admin:clients_client_import")
+        # Eight columns and the filters fit 1366 px only without the navigation sidebar (breadcrumbs remain).
+        extra_context["is_nav_sidebar_enabled"] = False
         return super().changelist_view(request, extra_context)
 
     def get_urls(self):
         export = path("export.csv", self.admin_site.admin_view(self.export_csv), name="clients_client_export")
-        return [export, *super().get_urls()]
+        extend = path("<int:client_id>/extend/", self.admin_site.admin_view(self.extend_view), name="clients_client_extend")
+        upload = path("import/", self.admin_site.admin_view(self.import_view), name="clients_client_import")
+        return [export, extend, upload, *super().get_urls()]
+
+    def import_view(self, request):
+        """Upload a CSV or XLSX file: a dry run shows every row's outcome, then Import writes all rows or none.
+
+        Between the two steps the file waits in the temp folder under a random name that only this
+        session knows; the second step reads and checks it all again in its one transaction."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form, result, token = ImportForm(), None, None
+        if request.method == "POST" and "token" in request.POST:
+            pending = request.session.get("client_import") or {}
+            if not pending or not secrets.compare_digest(pending.get("token", ""), request.POST["token"]):
+                self.message_user(request, _("That upload is no longer waiting; upload the file again."), messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:clients_client_import"))
+            stored = import_path(pending["token"])
+            rows = read_rows(stored.read_bytes(), pending["name"])
+            result = import_clients(actor=actor(request), rows=rows, dry_run=False)
+            if result.written:
+                stored.unlink(missing_ok=True)
+                del request.session["client_import"]
+                count = len(result.rows)
+                self.message_user(
+                    request,
+                    ngettext("Imported %(count)d client.", "Imported %(count)d clients.", count) % {"count": count},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:clients_client_changelist"))
+            self.message_user(request, _("Nothing was imported: some rows have errors now."), messages.ERROR)
+        elif request.method == "POST":
+            form = ImportForm(request.POST, request.FILES)
+            if form.is_valid():
+                upload = form.cleaned_data["file"]
+                content = upload.read()
+                try:
+                    rows = read_rows(content, upload.name)
+                except ImportFileError as exc:
+                    form.add_error("file", str(exc))
+                else:
+                    result = import_clients(actor=actor(request), rows=rows, dry_run=True)
+                    if not result.failed:
+                        token = secrets.token_urlsafe(24)
+                        import_path(token).write_bytes(content)
+                        request.session["client_import"] = {"token": token, "name": upload.name}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import clients"),
+            "opts": self.model._meta,
+            "form": form,
+            "result": result,
+            "token": token,
+            "columns": IMPORT_COLUMNS,
+        }
+        return TemplateResponse(request, "admin/clients/client/import.html", context)
+
+    def extend_view(self, request, client_id: int):
+        """POST days=N: extend one client's access (the dashboard's buttons, the client's page)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        form = ExtendForm(request.POST)
+        back = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            back = reverse("admin:clients_client_change", args=[client_id])
+        if not form.is_valid():
+            self.message_user(request, " ".join(form.errors["days"]), messages.ERROR)
+            return HttpResponseRedirect(back)
+        try:
+            client = services.client_extend(actor=actor(request), client_id=client_id, days=form.cleaned_data["days"])
+        except NotFound as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return HttpResponseRedirect(back)
+        self.message_user(
+            request,
+            _("Extended access for %(name)s by %(days)s days, to %(end)s.")
+            % {"name": client.name, "days": form.cleaned_data["days"], "end": format_time(client.access_end_date)},
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(back)
 
     def export_csv(self, request):
         """The change list's clients as CSV, with its search and filters, streamed."""
@@ -287,6 +493,33 @@ class ClientAdmin(admin.ModelAdmin):
         response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="ltplabs-clients-{stamp}.csv"'
         return response
+
+
+def staff_name(user_id: int | None) -> str:
+    """A staff user's name where the schema keeps its id (created_by, granted_by); empty: the system."""
+    if user_id is None:
+        return _("the system")
+    username = get_user_model().objects.filter(pk=user_id).values_list("username", flat=True).first()
+    return username or _("staff user %(id)s (deleted)") % {"id": user_id}
+
+
+def days_left_words(is_active: bool, end, at) -> str:
+    """Days left said in words: no end date, expired (and how long ago), or the days to go."""
+    days = rules.days_remaining(end, at)
+    if days is None:
+        return _("no end date")
+    if rules.status(is_active, end, at) == rules.EXPIRED or (not is_active and end <= at):
+        ago = -days
+        if ago == 0:
+            return _("expired today")
+        return ngettext("expired %(days)d day ago", "expired %(days)d days ago", ago) % {"days": ago}
+    return ngettext("%(days)d day", "%(days)d days", days) % {"days": days}
+
+
+def import_path(token: str) -> Path:
+    folder = Path(tempfile.gettempdir()) / "ltplabs-client-imports"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    return folder / f"{token}.upload"
 
 
 class Echo:

@@ -1,10 +1,12 @@
 """The admin's client and demo access forms; their limits are the API's (clients.rules)."""
 
 from django import forms
+from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from clients import rules
-from clients.models import Client, ClientDemoAccess
+from clients.models import Client, ClientDemoAccess, Demo
 from clients.passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, validate_password
 
 
@@ -62,3 +64,31 @@ class DemoAccessForm(forms.ModelForm):
         if self.instance.pk:
             # A row is one demo for good: revoke it and grant another instead.
             self.fields["demo"].disabled = True
+
+
+class ExtendForm(forms.Form):
+    """Extend by N days: the client's page, the dashboard's buttons and the bulk action."""
+
+    days = forms.IntegerField(label=_("Days"), min_value=1, max_value=rules.ACCESS_DAYS_MAX, initial=rules.ACCESS_DAYS_DEFAULT)
+
+
+class BulkExtendForm(ExtendForm):
+    pass
+
+
+class BulkGrantForm(forms.Form):
+    demo = forms.ModelChoiceField(label=_("Demo"), queryset=Demo.objects.order_by("name"))
+    expires_at = forms.SplitDateTimeField(
+        label=_("Access to it ends"),
+        required=False,
+        widget=widgets.AdminSplitDateTime,
+        help_text=_("Empty: it follows each client's own end of access."),
+    )
+
+
+class BulkRevokeForm(forms.Form):
+    demo = forms.ModelChoiceField(label=_("Demo"), queryset=Demo.objects.order_by("name"))
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=_("CSV or XLSX file"))

@@ -7,11 +7,13 @@ from datetime import timedelta
 
 import bcrypt
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client as Browser
 from django.urls import reverse
 from rest_framework.test import APIClient
 
 from clients import services
+from clients.legacy_time import format_time
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, now
 from tests.fixtures import make_staff
 
@@ -86,8 +88,10 @@ def test_client_list_shows_status_days_left_demo_count_and_never_the_hash(browse
     assert 'class="ltp-status ltp-status-active">Active<' in page
     assert 'class="ltp-status ltp-status-expired">Expired<' in page
     assert 'class="ltp-status ltp-status-inactive">Inactive<' in page
-    assert '<td class="field-days_remaining_display">29</td>' in page or '<td class="field-days_remaining_display">30</td>' in page
-    assert '<td class="field-days_remaining_display">-3</td>' in page or '<td class="field-days_remaining_display">-4</td>' in page
+    cell = '<td class="field-days_remaining_display">{}</td>'.format
+    assert cell("29 days") in page or cell("30 days") in page
+    assert cell("expired 2 days ago") in page or cell("expired 3 days ago") in page  # not "-3"
+    assert cell("no end date") in page  # in words, not "—"
     assert "$2b$" not in page and "password_hash" not in page
 
 
@@ -217,7 +221,9 @@ def test_reactivate_action(browser, staff_user, people):
 
 def test_there_is_no_delete_action_nor_delete_page(browser, people):
     actions = dict(browser.get(CLIENTS).context["action_form"].fields["action"].choices)
-    assert set(actions) == {"", "extend_30_days", "deactivate", "reactivate", "sign_out_everywhere"}
+    assert set(actions) == {
+        "", "extend_30_days", "extend_days", "grant_demo", "revoke_demo", "deactivate", "reactivate", "sign_out_everywhere"
+    }  # fmt: skip
     assert browser.get(reverse("admin:clients_client_delete", args=[people["ana"].id])).status_code == 403
 
 
@@ -409,7 +415,7 @@ def test_audit_date_filter_keeps_todays_rows(browser, entries):
 def test_audit_list_links_each_client_entry_to_its_client(browser, entries, people):
     page = browser.get(AUDIT).content.decode()
     ana_url = reverse("admin:clients_client_change", args=[people["ana"].id])
-    assert f'<a href="{ana_url}">client {people["ana"].id}</a>' in page
+    assert f'<a href="{ana_url}">Ana Silva</a>' in page  # by name, not "client 1"
     assert "demo 3" in page
 
 
@@ -542,3 +548,179 @@ def test_audit_search_by_ip_or_id_takes_any_text(browser, entries, term, count):
     services.audit(actor=services.Actor("client", 1, "198.51.100.99", None), action="client.login", entity_type="client", entity_id=1)
     response = browser.get(AUDIT, {"q": term})
     assert response.status_code == 200 and len(response.context["cl"].result_list) == count
+
+
+# --- actions with a parameter, Extend by N days on the client's page, the list's columns ----
+
+
+def post_action(browser, action, clients, follow=False, **data):
+    data = {"action": action, "index": "0", "_selected_action": [client.pk for client in clients], **data}
+    return browser.post(CLIENTS, data, follow=follow)
+
+
+def test_extend_by_n_days_shows_its_form_first_and_writes_nothing_until_applied(browser, people):
+    chosen = [people["ana"], people["rui"]]
+    response = post_action(browser, "extend_days", chosen)
+    assert response.status_code == 200 and 'name="days"' in response.content.decode()
+    assert "Ana Silva" in response.content.decode() and "Rui Costa" in response.content.decode()
+    assert not AuditLog.objects.filter(action="client.extend").exists()
+    response = post_action(browser, "extend_days", chosen, days="0", apply="yes")
+    assert response.status_code == 200 and "greater than or equal to 1" in response.content.decode()
+    assert not AuditLog.objects.filter(action="client.extend").exists()
+
+
+def test_extend_by_n_days_moves_each_end_and_writes_one_row_per_client(browser, staff_user, people):
+    chosen = [people["ana"], people["rui"], people["joao"]]
+    response = post_action(browser, "extend_days", chosen, days="12", apply="yes", follow=True)
+    assert "Extended access by 12 days for 3 clients." in response.content.decode()
+    rows = AuditLog.objects.filter(action="client.extend")
+    assert sorted(row.entity_id for row in rows) == sorted(client.pk for client in chosen)
+    assert {(row.actor_id, row.details["days"]) for row in rows} == {(staff_user.pk, 12)}
+    ana = Client.objects.get(pk=people["ana"].pk)
+    assert ana.access_end_date == people["ana"].access_end_date + timedelta(days=12)
+    rui = Client.objects.get(pk=people["rui"].pk)  # expired: from now, not from its old end
+    assert rui.access_end_date >= now() + timedelta(days=12) - timedelta(seconds=5)
+
+
+def test_grant_a_chosen_demo_with_an_expiry_to_many_skips_who_has_it(browser, people):
+    demo = Demo.objects.get(slug="pricing-lab")
+    chosen = [people["ana"], people["rui"], people["zoe"], people["joao"]]  # ana and zoe have it
+    response = post_action(
+        browser, "grant_demo", chosen, demo=str(demo.pk), expires_at_0="2031-05-06", expires_at_1="07:08:09", apply="yes", follow=True
+    )
+    assert "Granted Pricing Lab to 2 of 4 clients. 2 had it already (unchanged)." in response.content.decode()
+    rows = AuditLog.objects.filter(action="access.grant", details__demo="pricing-lab")
+    assert sorted(row.entity_id for row in rows) == sorted([people["rui"].pk, people["joao"].pk])
+    access = ClientDemoAccess.objects.get(client=people["rui"], demo=demo)
+    assert access.expires_at.strftime("%Y-%m-%d %H:%M:%S") == "2031-05-06 07:08:09"
+
+
+def test_grant_without_an_expiry_follows_the_clients_end(browser, people):
+    demo = Demo.objects.get(slug="route-optimizer")
+    post_action(browser, "grant_demo", [people["rui"]], demo=str(demo.pk), apply="yes")
+    assert ClientDemoAccess.objects.get(client=people["rui"], demo=demo).expires_at is None
+
+
+def test_revoke_a_chosen_demo_from_many_counts_who_lacked_it(browser, people):
+    demo = Demo.objects.get(slug="pricing-lab")
+    response = post_action(
+        browser, "revoke_demo", [people["ana"], people["rui"], people["zoe"]], demo=str(demo.pk), apply="yes", follow=True
+    )
+    assert "Revoked Pricing Lab from 2 of 3 clients. 1 did not have it." in response.content.decode()
+    assert not ClientDemoAccess.objects.filter(demo=demo).exists()
+    assert AuditLog.objects.filter(action="access.revoke").count() == 2
+
+
+def test_an_unknown_demo_in_a_bulk_grant_is_a_form_error_and_writes_nothing(browser, people):
+    response = post_action(browser, "grant_demo", [people["rui"]], demo="999999", apply="yes")
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert not AuditLog.objects.filter(action="access.grant", entity_id=people["rui"].pk).exists()
+
+
+def test_a_viewer_cannot_run_a_bulk_action(viewer_user, people):
+    browser = Browser()
+    browser.force_login(viewer_user)
+    post_action(browser, "extend_days", [people["ana"]], days="5", apply="yes")
+    assert not AuditLog.objects.filter(action="client.extend").exists()
+
+
+def test_client_page_extends_by_n_days(browser, staff_user, people):
+    ana = people["ana"]
+    page = browser.get(reverse("admin:clients_client_change", args=[ana.pk])).content.decode()
+    url = reverse("admin:clients_client_extend", args=[ana.pk])
+    assert f'action="{url}"' in page and 'id="id_extend_days"' in page
+    response = browser.post(url, {"days": "45"}, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("admin:clients_client_change", args=[ana.pk])
+    assert Client.objects.get(pk=ana.pk).access_end_date == ana.access_end_date + timedelta(days=45)
+
+
+def test_expiring_filter_lists_active_clients_ending_within_7_or_30_days(browser):
+    make_client("Soon", "soon@example.com", end_in_days=3)
+    make_client("Later", "later@example.com", end_in_days=20)
+    make_client("Far", "far@example.com", end_in_days=60)
+    make_client("Gone", "gone@example.com", end_in_days=-1)
+    make_client("Off", "off@example.com", end_in_days=3, active=False)
+    make_client("Open", "open@example.com", end_in_days=None)
+    assert listed(browser.get(CLIENTS, {"expiring": "7"})) == {"Soon"}
+    assert listed(browser.get(CLIENTS, {"expiring": "30"})) == {"Soon", "Later"}
+    assert browser.get(CLIENTS, {"expiring": "8"}).status_code in (200, 302)  # not a 500
+
+
+def test_sorting_by_days_left_puts_no_end_date_last(browser, people):
+    names = [client.name for client in browser.get(CLIENTS, {"o": "5"}).context["cl"].result_list]
+    assert names[0] == "Rui Costa" and set(names[1:3]) == {"Ana Silva", "Zoë 50% Off"} and names[3] == "João Nunes"
+    names = [client.name for client in browser.get(CLIENTS, {"o": "-5"}).context["cl"].result_list]
+    assert names[0] == "João Nunes"
+
+
+def test_history_button_opens_the_clients_audit_entries(browser, people):
+    response = browser.get(reverse("admin:clients_client_history", args=[people["ana"].pk]))
+    assert response.status_code == 302
+    assert response["Location"] == f"{AUDIT}?entity_type=client&entity_id={people['ana'].pk}"
+
+
+def test_audit_list_shows_seconds_staff_by_name_and_the_demo_of_an_access_row(browser, staff_user, people):
+    services.access_grant(actor=services.Actor.staff(staff_user), client_id=people["rui"].pk, demo="pricing-lab")
+    response = browser.get(AUDIT, {"action": "access.grant"})
+    page = response.content.decode()
+    [entry] = response.context["cl"].result_list
+    assert '<td class="field-demo">pricing-lab</td>' in page
+    assert f'<td class="field-actor">{staff_user.username}</td>' in page and "staff " + str(staff_user.pk) not in page
+    assert format_time(entry.created_at) in page and re.search(r"\d{2}:\d{2}:\d{2}</a></th>", page)
+
+
+def test_audit_list_names_rows_with_two_queries_whatever_their_number(browser, staff_user, people):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for _ in range(2):
+        for client in people.values():
+            services.client_extend(actor=services.Actor.staff(staff_user), client_id=client.pk, days=1)
+            services.client_login(email=client.email, password="ltplabs-demo") if client.status == "active" else None
+        with CaptureQueriesContext(connection) as queries:
+            browser.get(AUDIT)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+
+
+@pytest.mark.parametrize(("term", "who"), [("ana@example", {"Ana Silva"}), ("costa", {"Rui Costa"}), ("RUI@EXAMPLE.COM", {"Rui Costa"})])
+def test_audit_search_by_a_clients_email_or_name(browser, people, term, who):
+    response = browser.get(AUDIT, {"q": term})
+    ids = {entry.entity_id for entry in response.context["cl"].result_list}
+    assert ids == {client.pk for client in people.values() if client.name in who}
+
+
+def test_audit_entry_shows_an_updates_before_and_after_side_by_side(browser, staff_user, people):
+    services.client_update(
+        actor=services.Actor.staff(staff_user), client_id=people["ana"].pk, changes={"company": "NOS", "phone": "+351 1"}
+    )
+    entry = AuditLog.objects.get(action="client.update")
+    page = browser.get(reverse("admin:clients_auditlog_change", args=[entry.pk])).content.decode()
+    assert '<tr><th scope="row">company</th><td class="ltp-before">Sonae</td><td class="ltp-after">NOS</td></tr>' in page
+    assert '<tr><th scope="row">phone</th><td class="ltp-before">—</td><td class="ltp-after">+351 1</td></tr>' in page
+
+
+def test_client_page_names_who_created_it_and_who_granted_each_demo(browser, staff_user, people):
+    services.access_grant(actor=services.Actor.staff(staff_user), client_id=people["rui"].pk, demo="pricing-lab")
+    page = browser.get(reverse("admin:clients_client_change", args=[people["rui"].pk])).content.decode()
+    assert '<div class="readonly">the system</div>' in page  # created by the sample loader, not "None"
+    granted = re.findall(r'field-granted_by_name">\s*<p>([^<]*)</p>', page)
+    assert granted[0] == staff_user.username  # (then the empty row the "Add another" button copies)
+
+
+def test_token_blacklist_pages_are_for_superusers_only():
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    everything = [
+        f"{perm.content_type.app_label}.{perm.codename}" for perm in Permission.objects.filter(content_type__app_label="token_blacklist")
+    ]
+    staff = make_staff("holder", everything)
+    url = reverse("admin:token_blacklist_outstandingtoken_changelist")
+    browser = Browser()
+    browser.force_login(staff)
+    assert browser.get(url).status_code == 403
+    assert "token_blacklist" not in browser.get(reverse("admin:index")).content.decode()
+    browser.force_login(make_staff("root2", is_superuser=True))
+    assert browser.get(url).status_code == 200
+    assert OutstandingToken._meta.app_label == "token_blacklist"
