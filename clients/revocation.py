@@ -38,8 +38,9 @@ def _load(name: str) -> dict:
     return {"before": cutoff, "jtis": jtis}
 
 
-def state(name: str) -> dict:
-    seen = _seen.get(name)
+def state(name: str, fresh: bool = False) -> dict:
+    """fresh: skip this process's memo (refresh, verify and logout, which are rare, see a revocation at once)."""
+    seen = None if fresh else _seen.get(name)
     now = time.monotonic()
     if seen is not None and seen[0] > now:
         return seen[1]
@@ -60,9 +61,9 @@ def sign_in_time(token) -> float | None:
     return value if isinstance(value, int | float) else None
 
 
-def is_revoked(name: str, token) -> bool:
+def is_revoked(name: str, token, fresh: bool = False) -> bool:
     """Whether a validated token (simplejwt's Token, or its payload) of that subject is dead."""
-    current = state(name)
+    current = state(name, fresh)
     auth_time = sign_in_time(token)
     if auth_time is None or auth_time < current["before"]:
         return True

@@ -32,7 +32,7 @@ def staff_subject(token) -> str:
 
 def check_chain(token) -> None:
     """A refresh token (or any token of a chain): refused when revoked or past the session's end."""
-    if revocation.is_revoked(staff_subject(token), token):
+    if revocation.is_revoked(staff_subject(token), token, fresh=True):
         raise InvalidToken("The token has been revoked.")
     if time.time() - revocation.sign_in_time(token) > settings.JWT_SESSION_MAX_HOURS * 3600:
         raise InvalidToken("The session has ended; sign in again.")
@@ -73,7 +73,7 @@ class StaffTokenVerifySerializer(jwt_serializers.TokenVerifySerializer):
     def validate(self, attrs):
         result = super().validate(attrs)
         token = UntypedToken(attrs["token"])
-        if revocation.is_revoked(staff_subject(token), token):
+        if revocation.is_revoked(staff_subject(token), token, fresh=True):
             raise InvalidToken("The token has been revoked.")
         return result
 

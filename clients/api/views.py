@@ -272,7 +272,7 @@ def client_refresh_token(raw: str) -> ClientRefreshToken:
         raise InvalidCredentials() from None
     if not isinstance(refresh.get("auth_time"), int | float) or not refresh.get("fam"):
         raise InvalidCredentials()  # issued before rotation existed
-    if revocation.is_revoked(revocation.subject("client", refresh.get("client_id")), refresh):
+    if revocation.is_revoked(revocation.subject("client", refresh.get("client_id")), refresh, fresh=True):
         raise InvalidCredentials()
     return refresh
 
