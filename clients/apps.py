@@ -14,6 +14,9 @@ class ClientsConfig(AppConfig):
         from .api.authentication import connect_staff_signals
 
         connect_staff_signals()
+        from .revocation import connect_user_signals
+
+        connect_user_signals()
 
         if settings.DATABASE_READ_ONLY:
             # Signing in to the admin would write auth_user.last_login to a read-only file.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 
 from ltplabs import metrics
+from ltplabs.http.address import client_address
 
 from .legacy_time import now
 from .models import AuditLog
@@ -39,7 +40,7 @@ def _origin(request) -> tuple[str | None, str | None]:
     if request is None:
         return None, None
     meta = request.META
-    return meta.get("REMOTE_ADDR"), (meta.get("HTTP_USER_AGENT") or "")[:500] or None
+    return client_address(request), (meta.get("HTTP_USER_AGENT") or "")[:500] or None
 
 
 def insert(instance: models.Model) -> models.Model:

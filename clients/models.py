@@ -201,3 +201,31 @@ class IdempotencyKey(models.Model):
         db_table = "gateway_idempotency_key"
         constraints = [models.UniqueConstraint(fields=("principal", "key"), name="gateway_idempotency_key_unique")]
         indexes = [models.Index(fields=("created_at",), name="gateway_idempotency_created")]
+
+
+# --- The gateway's own tables (managed: Django's migrations create them) --------------------
+
+
+class TokenCutoff(models.Model):
+    """Tokens of a subject ("staff:<id>", "client:<id>") from sign-ins before `not_before_ms`
+    (milliseconds since the epoch: a whole number, so the PostgreSQL copy matches exactly) are dead."""
+
+    subject = models.CharField(max_length=40, primary_key=True)
+    not_before_ms = models.BigIntegerField()
+
+    class Meta:
+        db_table = "gateway_token_cutoff"
+
+
+class RevokedToken(models.Model):
+    """One revoked jti: an access token signed out ("access"), a client sign-in whose refresh token
+    was reused ("family"), or a client refresh token already used once ("used"). Kept until the
+    token would have expired anyway (`prune` removes it then)."""
+
+    jti = models.CharField(max_length=64, primary_key=True)
+    kind = models.CharField(max_length=10)
+    subject = models.CharField(max_length=40, db_index=True)
+    expires_at = models.BigIntegerField(db_index=True)  # seconds since the epoch, as a JWT's exp
+
+    class Meta:
+        db_table = "gateway_revoked_token"

@@ -113,6 +113,11 @@ class ClientRefreshInput(InputSerializer):
     refresh = serializers.CharField(max_length=2000)
 
 
+class ClientPasswordInput(InputSerializer):
+    current_password = serializers.CharField(max_length=200, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=200, trim_whitespace=False)
+
+
 # --- output (the shapes the views return; also the OpenAPI document) --------------------
 
 

@@ -17,11 +17,11 @@ from django.db import IntegrityError, transaction
 
 from ltplabs.exceptions import Conflict, InvalidCredentials, NotFound, PreconditionFailed
 
-from . import rules
+from . import revocation, rules
 from .audit import Actor, audit, insert
 from .legacy_time import format_time, now
 from .models import Client, ClientDemoAccess, Demo
-from .passwords import check_password, dummy_check, hash_password, validate_password_hash
+from .passwords import check_password, dummy_check, hash_cost, hash_password, validate_password_hash
 
 GRANTED_ALREADY = "The client already has access to this demo."
 UPDATABLE_FIELDS = ("name", "company", "phone", "notes", "is_active", "access_end_date")
@@ -228,6 +228,8 @@ def client_update(*, actor: Actor, client_id: int, changes: dict[str, Any], if_m
             return client
         client.updated_at = now()
         client.save(update_fields=[*after, "updated_at"])
+        if after.get("is_active") is False:
+            revocation.end_all(revocation.subject("client", client.id))  # reactivation never revives them
         action = "client.update"
         if set(after) == {"is_active"}:
             action = "client.reactivate" if after["is_active"] else "client.deactivate"
@@ -321,12 +323,48 @@ def access_revoke(*, actor: Actor, client_id: int, demo: str) -> None:
         audit(actor=actor, action="access.revoke", entity_type="client", entity_id=client.id, details=details)
 
 
+def staff_event(*, actor: Actor, action: str, staff_id: int, details: dict | None = None) -> None:
+    """A staff sign-in event (staff.login, staff.logout, staff.password_change,
+    staff.permissions_change) in audit_log; nothing on a read-only gateway."""
+    if settings.DATABASE_READ_ONLY:
+        return
+    with transaction.atomic():
+        audit(actor=actor, action=action, entity_type="staff_user", entity_id=staff_id, details=details)
+
+
+def client_sign_out_everywhere(*, actor: Actor, client_id: int) -> None:
+    """Every token of the client issued before now stops working."""
+    with transaction.atomic():
+        client = _get_client_for_update(client_id)
+        revocation.end_all(revocation.subject("client", client.id))
+        audit(actor=actor, action="client.sign_out_everywhere", entity_type="client", entity_id=client.id)
+
+
+def client_password_change(*, actor: Actor, client_id: int, current_password: str, new_password: str) -> Client:
+    """The client's own password change: the current one must match; every token issued before stops working."""
+    with transaction.atomic():
+        client = _get_client_for_update(client_id)
+        if not isinstance(current_password, str) or not check_password(current_password, client.password_hash):
+            raise InvalidCredentials()
+        client.password_hash = hash_password(new_password)
+        client.updated_at = now()
+        client.save(update_fields=["password_hash", "updated_at"])
+        revocation.end_all(revocation.subject("client", client.id))
+        audit(actor=actor, action="client.password_change", entity_type="client", entity_id=client.id)
+    return client
+
+
+def _stored_cost() -> int | None:
+    newest = Client.objects.order_by("-id").values_list("password_hash", flat=True).first()
+    return hash_cost(newest) if newest else None
+
+
 def client_login(*, email: str, password: str, ip_address: str | None = None, user_agent: str | None = None) -> Client:
     """Check a client's credentials; one refusal for every cause, in the same time."""
     if not isinstance(email, str) or not isinstance(password, str):
         raise InvalidCredentials()
     client = Client.objects.by_email(email.strip()).first() if email.strip() and "\x00" not in email else None
-    password_ok = check_password(password, client.password_hash) if client else dummy_check(password)
+    password_ok = check_password(password, client.password_hash) if client else dummy_check(password, _stored_cost)
     if not client or not password_ok or client.status != rules.ACTIVE:
         raise InvalidCredentials()
     if settings.DATABASE_READ_ONLY:

@@ -25,6 +25,7 @@ class InitDB:
         if problems:
             raise CommandError("the database is not ltplabs.db schema version 3: " + "; ".join(problems))
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("createcachetable", verbosity=0)  # CACHE_URL=db: the shared counters' table
         self.stdout.write("Django's tables are in place.")
         if sample and created:
             with tqdm(total=sample, unit="clients", disable=not self.stdout.isatty(), desc="sample") as bar:

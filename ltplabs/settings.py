@@ -132,6 +132,9 @@ def database_from_env() -> dict:
 DATABASES = {"default": database_from_env()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# How many proxies in front append to X-Forwarded-For (ltplabs.http.address.client_address).
+NUM_PROXIES = env_int("DJANGO_NUM_PROXIES", 0)
+
 # --- Auth ------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -142,23 +145,16 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "admin:login"
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
-# Admin sign-in: after AXES_FAILURE_LIMIT failures for one user name from one address, that
-# pair is locked out for AXES_COOLOFF_MINUTES. The counters live in the cache (the file cache
-# the workers share), not in the database: a write per failed login would queue behind
-# SQLite's one writer. The API's token endpoints keep their own DRF throttles.
+# Admin sign-in: django-axes asks clients.admin.lockout, which counts with the very counters of
+# POST /api/auth/token (clients.signin): one set of counters and one lockout for both, shared
+# through CACHE_URL, on the address ltplabs.http.address.client_address gives.
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
-AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_HANDLER = "clients.admin.lockout.SignInLimitHandler"
 AXES_ONLY_ADMIN_SITE = True
-AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
-AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "ltplabs.http.address.client_address"
+AXES_LOCKOUT_CALLABLE = "clients.admin.lockout.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True
-AXES_ENABLE_ADMIN = False  # its admin pages list the database handler's rows, which the cache handler never writes
-# axes.W001 calls the file cache unfit because its incr is not atomic across processes:
-# failures arriving at the same instant in different workers may count once, so a lockout
-# can come a few attempts late (at most one per concurrent worker thread). Accepted.
-SILENCED_SYSTEM_CHECKS = ["axes.W001"]
+AXES_ENABLE_ADMIN = False  # its admin pages list the database handler's rows, which this handler never writes
 # A read-only file cannot take a session row: sessions then live in signed cookies.
 if DATABASE_READ_ONLY:
     SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
@@ -199,13 +195,23 @@ def default_cache_dir(project: Path, database: dict, kind: str = "cache") -> Pat
     return Path(tempfile.gettempdir()) / f"ltplabs-gateway-{kind}-{digest}"
 
 
-# Throttle counters and sign-in lockouts are shared by the workers of one pod through files in a tmp folder.
-CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-        "LOCATION": env("DJANGO_CACHE_DIR") or str(default_cache_dir(BASE_DIR, DATABASES["default"])),
+# Throttle counters, sign-in lockouts and revocations: CACHE_URL=redis://… (every replica shares
+# one Redis), CACHE_URL=db (Django's cache table in the database, made by initdb/migrate), or
+# unset: files in a tmp folder the workers of one pod share (one replica on SQLite).
+CACHE_URL = env("CACHE_URL")
+if CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+elif CACHE_URL == "db":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+elif CACHE_URL:
+    raise ImproperlyConfigured(f"CACHE_URL must be redis://host:port/db or db, not {CACHE_URL!r}.")
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env("DJANGO_CACHE_DIR") or str(default_cache_dir(BASE_DIR, DATABASES["default"])),
+        }
     }
-}
 
 # --- Metrics (ltplabs/metrics.py) --------------------------------------------------------
 # GET /metrics answers 404, and nothing is counted per request, unless METRICS_TOKEN is set.
@@ -228,11 +234,17 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "staff_login": env("THROTTLE_STAFF_LOGIN", "10/min"),
         "client_login_email": env("THROTTLE_CLIENT_LOGIN_EMAIL", "5/min"),
-        "client_login_address": env("THROTTLE_CLIENT_LOGIN_ADDRESS", "30/min"),
+        # Both sign-in routes and the admin's form (clients.signin): per address across accounts,
+        # per account across addresses.
+        "login_address": env("THROTTLE_LOGIN_ADDRESS", env("THROTTLE_CLIENT_LOGIN_ADDRESS", "30/min")),
+        "login_account": env("THROTTLE_LOGIN_ACCOUNT", "50/hour"),
     },
-    "NUM_PROXIES": env_int("DJANGO_NUM_PROXIES", 0) or None,
+    # DRF's own throttles ask ltplabs.http.address.client_address's question the same way.
+    "NUM_PROXIES": NUM_PROXIES,
 }
 
+# A refresh chain ends this long after the sign-in that started it (clients.api.auth_views).
+JWT_SESSION_MAX_HOURS = env_int("JWT_SESSION_MAX_HOURS", 168)
 SIMPLE_JWT = {
     "ALGORITHM": "HS256",
     "SIGNING_KEY": JWT_SECRET,

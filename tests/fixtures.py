@@ -265,3 +265,50 @@ def sample_db_file(tmp_path):
     path = tmp_path / "shared-sample.db"
     subprocess.run([sys.executable, str(shared), str(path), "--clients", "200"], check=True, capture_output=True)
     return path
+
+
+class RedisServer:
+    """Debian's redis-server on a free port in a temp folder of its own (never a system service)."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix=f"ltplabs-test-redis-{self.port}-"))
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 20.0) -> "RedisServer":
+        binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not Path(binary).exists():
+            pytest.skip("redis-server is not installed (.ci/run installs it: apt-get install redis-server)")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("redis-server exited")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not answer in {timeout}s")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def redis_server():
+    """A redis-server of this test's own: redis_server.url is its CACHE_URL."""
+    server = RedisServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()

@@ -62,7 +62,9 @@ def figures(output: str) -> dict:
 
 @pytest.fixture
 def served(gateway_factory):
-    return gateway_factory(clients=20, workers=2, THROTTLE_STAFF_LOGIN="1000/min", THROTTLE_CLIENT_LOGIN_ADDRESS="1000/min")
+    return gateway_factory(
+        clients=20, workers=2, THROTTLE_STAFF_LOGIN="1000/min", THROTTLE_LOGIN_ADDRESS="1000/min", THROTTLE_LOGIN_ACCOUNT="1000/hour"
+    )
 
 
 def client_token(gateway) -> str:

@@ -161,7 +161,7 @@ def test_staff_login_is_throttled_per_user_name_and_address_even_for_the_right_p
 
 
 def test_client_login_is_throttled_per_email_in_any_case_and_per_address(anon_api, throttle_rates):
-    throttle_rates(client_login_email="5/min", client_login_address="30/min")
+    throttle_rates(client_login_email="5/min", login_address="30/min")
     make_client("guessed@example.com")
     spellings = ["guessed@example.com", "GUESSED@example.com", " guessed@EXAMPLE.com"]
     per_email = [
@@ -534,3 +534,44 @@ def test_cors_is_closed_no_origin_is_allowed(api, anon_api):
            answered=[response.status_code for response in answers], rows_lost=None, integrity="n/a")  # fmt: skip
     for response in answers:
         assert not [header for header in response.headers if header.lower().startswith("access-control-allow")], response.headers
+
+
+def test_rotating_x_forwarded_for_opens_no_fresh_allowance_when_no_proxy_is_trusted(anon_api, staff_user, throttle_rates):
+    throttle_rates(staff_login="10/min", login_address="30/min")
+    answers = [
+        APIClient(REMOTE_ADDR="192.0.2.77", HTTP_X_FORWARDED_FOR=f"10.0.{n}.1").post(
+            "/api/auth/token", {"username": "staff", "password": f"guess-{n}"}, format="json"
+        )
+        for n in range(20)
+    ]
+    statuses = [response.status_code for response in answers]
+    record("staff guesses with a new X-Forwarded-For each time, DJANGO_NUM_PROXIES=0 (limit 10)", kind="attack", tries=len(statuses),
+           answered=statuses, rows_lost=None, integrity=f"allowed {sum(s != 429 for s in statuses)} of limit 10")  # fmt: skip
+    assert statuses == [401] * 10 + [429] * 10
+
+
+@pytest.mark.parametrize(("cost", "status"), [(9, 400), (10, 201), (14, 201), (15, 400), (31, 400)])
+def test_a_password_hash_costlier_than_14_or_cheaper_than_10_is_refused(api, cost, status):
+    import bcrypt
+
+    # A cost-31 hash is never computed: only its prefix matters to the check, the salt and digest are any 53 characters.
+    hashed = bcrypt.hashpw(b"password-1", bcrypt.gensalt(rounds=cost)).decode() if cost <= 14 else f"$2b${cost}$" + "a" * 53
+    response = api.post("/api/clients", {"name": "Costly", "email": f"cost-{cost}@example.com", "password_hash": hashed}, format="json")
+    record(f"password_hash of bcrypt cost {cost} on create", kind="attack", tries=1, answered=[response.status_code], rows_lost=None,
+           integrity="n/a")  # fmt: skip
+    assert response.status_code == status
+    assert Client.objects.filter(email=f"cost-{cost}@example.com").exists() == (status == 201)
+
+
+def test_the_dummy_check_for_an_unknown_email_runs_at_the_cost_of_the_stored_hashes(monkeypatch, settings):
+    import bcrypt
+
+    from clients import passwords
+
+    settings.BCRYPT_ROUNDS = 10
+    stored = bcrypt.hashpw(b"password-1", bcrypt.gensalt(rounds=11)).decode()
+    services.client_create(actor=services.Actor.system(), name="Stored", email="stored-cost@example.com", password_hash=stored)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", None)
+    with pytest.raises(services.InvalidCredentials):
+        services.client_login(email="nobody@example.com", password="password-1")
+    assert passwords.hash_cost(passwords._DUMMY_HASH.decode()) == 11

@@ -156,7 +156,7 @@ class ClientAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     inlines = (DemoAccessInline,)
-    actions = ("extend_30_days", "extend_days", "grant_demo", "revoke_demo", "deactivate", "reactivate")
+    actions = ("extend_30_days", "extend_days", "grant_demo", "revoke_demo", "deactivate", "reactivate", "sign_out_everywhere")
     form = ClientChangeForm
     add_form = ClientAddForm
     add_fieldsets = ((None, {"fields": ("name", "email", "password", "company", "phone", "notes", "access_days")}),)
@@ -368,6 +368,10 @@ class ClientAdmin(admin.ModelAdmin):
     @admin.action(description="Reactivate", permissions=["activate"])
     def reactivate(self, request, queryset):
         self._run(request, queryset.filter(is_active=False), services.client_reactivate, "Reactivated")
+
+    @admin.action(description="Sign out everywhere", permissions=["change"])
+    def sign_out_everywhere(self, request, queryset):
+        self._run(request, queryset, services.client_sign_out_everywhere, "Signed out everywhere")
 
     # --- the audit history link and the CSV export ---
 

@@ -14,7 +14,10 @@ urlpatterns = [
     path("auth/token/refresh", auth_views.StaffTokenRefreshView.as_view(), name="token-refresh"),
     path("auth/token/verify", auth_views.StaffTokenVerifyView.as_view(), name="token-verify"),
     path("auth/logout", auth_views.StaffLogoutView.as_view(), name="logout"),
+    path("auth/logout-all", auth_views.StaffLogoutAllView.as_view(), name="logout-all"),
     path("client-auth/login", views.ClientLoginView.as_view(), name="client-login"),
     path("client-auth/refresh", views.ClientRefreshView.as_view(), name="client-refresh"),
+    path("client-auth/logout", views.ClientLogoutView.as_view(), name="client-logout"),
     path("me", views.MeView.as_view(), name="me"),
+    path("me/password", views.MePasswordView.as_view(), name="me-password"),
 ]

@@ -1,5 +1,8 @@
 """The gateway's REST API: thin viewsets over services (writes) and selectors (reads)."""
 
+import time
+
+from django.conf import settings
 from drf_spectacular.drainage import set_override
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -9,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_simplejwt.exceptions import TokenError
 
-from clients import rules, selectors, services
+from clients import revocation, rules, selectors, services
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, DemoUsage
 from clients.serializers import (
     AccessOutput,
@@ -20,6 +23,7 @@ from clients.serializers import (
     ClientListQuery,
     ClientLoginInput,
     ClientOutput,
+    ClientPasswordInput,
     ClientRefreshInput,
     ClientUpdateInput,
     DemoOutput,
@@ -31,14 +35,16 @@ from clients.serializers import (
     TokenPairOutput,
     plain_page_query,
 )
+from clients.signin import ClientSignInThrottle
 from ltplabs import metrics
 from ltplabs.api.views import APIView, ViewSet
 from ltplabs.exceptions import InvalidCredentials, NotFound
+from ltplabs.http.address import client_address
 
 from .authentication import ClientJWTAuthentication
 from .idempotency import idempotent
 from .permissions import IsClient
-from .tokens import ClientAccessToken, ClientRefreshToken, tokens_for_client
+from .tokens import ClientRefreshToken, tokens_for_client
 
 ERRORS = {code: OpenApiResponse(ErrorOutput, description=text) for code, text in {
     400: "Bad input", 401: "No or bad token", 403: "No permission", 404: "Not found",
@@ -223,28 +229,20 @@ class AuditLogViewSet(ViewSet):
 # --- client sign-in ----------------------------------------------------------------------
 
 
-class ClientLoginEmailThrottle(SimpleRateThrottle):
-    scope = "client_login_email"
+class ClientRefreshAddressThrottle(SimpleRateThrottle):
+    """Refreshes per address, at the sign-in address rate (counted apart from sign-ins)."""
+
+    scope = "login_address"
 
     def get_cache_key(self, request, view):
-        email = request.data.get("email") if isinstance(request.data, dict) else None
-        if not isinstance(email, str) or not email.strip():
-            return None
-        return self.cache_format % {"scope": self.scope, "ident": email.strip().lower()[:254].encode().hex()}
-
-
-class ClientLoginAddressThrottle(SimpleRateThrottle):
-    scope = "client_login_address"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": "client_refresh_address", "ident": client_address(request)}
 
 
 class ClientLoginView(APIView):
     read_only_gate = False  # a read-only gateway signs clients in and records nothing (services.client_login)
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ClientLoginAddressThrottle, ClientLoginEmailThrottle]
+    throttle_classes = [ClientSignInThrottle]
 
     @extend_schema(
         summary="Client sign-in: tokens naming the client and the demos it may open",
@@ -257,7 +255,7 @@ class ClientLoginView(APIView):
         client = services.client_login(
             email=data["email"],
             password=data["password"],
-            ip_address=request.META.get("REMOTE_ADDR"),
+            ip_address=client_address(request),
             user_agent=(request.META.get("HTTP_USER_AGENT") or "")[:500] or None,
         )
         return Response({"success": True, **tokens_for_client(client, selectors.client_open_demos(client))})
@@ -272,13 +270,13 @@ class ClientRefreshView(APIView):
     read_only_gate = False  # reads only
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ClientLoginAddressThrottle]
+    throttle_classes = [ClientRefreshAddressThrottle]
 
     @extend_schema(
         summary="A new client access token from a client refresh token",
         request=ClientRefreshInput,
         responses={
-            200: inline_serializer("ClientAccess", {"success": serializers.BooleanField(), "access": serializers.CharField()}),
+            200: TokenPairOutput,
             400: ERRORS[400],
             401: ERRORS[401],
             429: ERRORS[429],
@@ -286,18 +284,69 @@ class ClientRefreshView(APIView):
         auth=[],
     )
     def post(self, request):
-        raw = valid(ClientRefreshInput, request.data)["refresh"]
-        try:
-            refresh = ClientRefreshToken(raw)
-        except TokenError:
-            raise InvalidCredentials() from None
+        refresh = client_refresh_token(valid(ClientRefreshInput, request.data)["refresh"])
+        name = revocation.subject("client", refresh.get("client_id"))
+        if time.time() - refresh["auth_time"] > settings.JWT_SESSION_MAX_HOURS * 3600:
+            raise InvalidCredentials()
+        if not revocation.use_once(name, refresh["jti"], refresh["exp"]):
+            # A refresh token presented twice: stolen, or replayed. Its whole sign-in ends.
+            revocation.revoke(name, refresh["fam"], refresh["auth_time"] + settings.JWT_SESSION_MAX_HOURS * 3600, kind="family")
+            raise InvalidCredentials()
         client = Client.objects.filter(pk=refresh.get("client_id")).first()
         if client is None or client.status != rules.ACTIVE:
             raise InvalidCredentials()
-        access = ClientAccessToken()
-        access["client_id"] = client.id
-        access["demos"] = selectors.client_open_demos(client)
-        return Response({"success": True, "access": str(access)})
+        return Response({"success": True, **tokens_for_client(client, selectors.client_open_demos(client), chain=refresh)})
+
+
+def client_refresh_token(raw: str) -> ClientRefreshToken:
+    """A good, unrevoked client refresh token, or the one 401 every refusal gives."""
+    try:
+        refresh = ClientRefreshToken(raw)
+    except TokenError:
+        raise InvalidCredentials() from None
+    if not isinstance(refresh.get("auth_time"), int | float) or not refresh.get("fam"):
+        raise InvalidCredentials()  # issued before rotation existed
+    if revocation.is_revoked(revocation.subject("client", refresh.get("client_id")), refresh, fresh=True):
+        raise InvalidCredentials()
+    return refresh
+
+
+class ClientLogoutView(APIView):
+    """The refresh token and the access token sent with it stop working, on every worker and replica."""
+
+    authentication_classes = [ClientJWTAuthentication]
+    permission_classes = [IsClient]
+
+    @extend_schema(summary="Client sign-out", request=ClientRefreshInput, responses={200: None, 401: ERRORS[401]})
+    def post(self, request):
+        refresh = client_refresh_token(valid(ClientRefreshInput, request.data)["refresh"])
+        access = request.user.token
+        name = revocation.subject("client", request.user.client.id)
+        if revocation.subject("client", refresh.get("client_id")) != name:
+            raise InvalidCredentials()
+        revocation.revoke(name, refresh["jti"], refresh["exp"])
+        revocation.revoke(name, access["jti"], access["exp"])
+        return Response({"success": True})
+
+
+class MePasswordView(APIView):
+    authentication_classes = [ClientJWTAuthentication]
+    permission_classes = [IsClient]
+
+    @extend_schema(
+        summary="The signed-in client changes its password; every other token of it stops working",
+        request=ClientPasswordInput,
+        responses={200: TokenPairOutput, 400: ERRORS[400], 401: ERRORS[401], 503: ERRORS[503]},
+    )
+    def post(self, request):
+        data = valid(ClientPasswordInput, request.data)
+        client = services.client_password_change(
+            actor=services.Actor.client(request.user.client.id, request),
+            client_id=request.user.client.id,
+            current_password=data["current_password"],
+            new_password=data["new_password"],
+        )
+        return Response({"success": True, **tokens_for_client(client, selectors.client_open_demos(client))})
 
 
 class MeView(APIView):

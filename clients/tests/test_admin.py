@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client as Browser
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from clients import rules, selectors, services
 from clients.legacy_time import format_time
@@ -220,7 +221,9 @@ def test_reactivate_action(browser, staff_user, people):
 
 def test_there_is_no_delete_action_nor_delete_page(browser, people):
     actions = dict(browser.get(CLIENTS).context["action_form"].fields["action"].choices)
-    assert set(actions) == {"", "extend_30_days", "extend_days", "grant_demo", "revoke_demo", "deactivate", "reactivate"}
+    assert set(actions) == {
+        "", "extend_30_days", "extend_days", "grant_demo", "revoke_demo", "deactivate", "reactivate", "sign_out_everywhere"
+    }  # fmt: skip
     assert browser.get(reverse("admin:clients_client_delete", args=[people["ana"].id])).status_code == 403
 
 
@@ -528,14 +531,17 @@ def test_read_only_gateway_offers_no_writes_and_still_shows_everything(browser, 
     assert not AuditLog.objects.filter(actor_type="staff").exists()
 
 
-def test_admin_login_locks_out_after_five_failures_for_that_user_and_address(staff_user, settings):
-    settings.AXES_FAILURE_LIMIT = 5
+def test_admin_login_and_the_api_share_one_count_and_one_lockout(staff_user, throttle_rates):
+    throttle_rates(staff_login="10/min")
     login = reverse("admin:login")
     browser = Browser(REMOTE_ADDR="192.0.2.50")
-    for _ in range(4):
+    api = APIClient(REMOTE_ADDR="192.0.2.50")
+    for n in range(5):
         assert browser.post(login, {"username": "staff", "password": "wrong"}).status_code == 200
-    assert browser.post(login, {"username": "staff", "password": "wrong"}).status_code == 429
-    assert browser.post(login, {"username": "staff", "password": "staff-pass-123"}).status_code == 429
+        assert api.post("/api/auth/token", {"username": " STAFF", "password": f"wrong-{n}"}, format="json").status_code == 401
+    locked = browser.post(login, {"username": "Staff ", "password": "staff-pass-123"})
+    assert locked.status_code == 429 and int(locked["Retry-After"]) > 0
+    assert api.post("/api/auth/token", {"username": "staff", "password": "staff-pass-123"}, format="json").status_code == 429
     elsewhere = Browser(REMOTE_ADDR="192.0.2.51")
     assert elsewhere.post(login, {"username": "staff", "password": "staff-pass-123"}).status_code == 302
 

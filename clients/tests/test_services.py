@@ -138,7 +138,7 @@ def test_deactivate_keeps_the_row_and_reactivate_restores_it(actor, client_row):
     services.client_reactivate(actor=actor, client_id=client_row.id)
     client_row.refresh_from_db()
     assert client_row.status == "active"
-    actions = list(AuditLog.objects.filter(entity_id=client_row.id).order_by("id").values_list("action", flat=True))
+    actions = list(AuditLog.objects.filter(entity_type="client", entity_id=client_row.id).order_by("id").values_list("action", flat=True))
     assert actions == ["client.create", "client.deactivate", "client.reactivate"]
 
 
