@@ -239,6 +239,7 @@ def staff_token_for(db_path: Path, username: str = "fault-staff") -> str:
 
     manage({**gateway_env(db_path), "DJANGO_DEBUG": "1"}, "create_dev_staff", "--username", username, "--password", "fault-staff-pass-1")
     token = AccessToken()
+    token["auth_time"] = time.time()  # signed in now: after create_dev_staff's password, which ends older sign-ins
     token["user_id"] = rows(db_path, "SELECT id FROM auth_user WHERE username = ?", (username,))[0][0]
     return str(token)
 

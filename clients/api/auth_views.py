@@ -152,7 +152,7 @@ class StaffLogoutView(EnvelopeMixin, GatewayView, jwt_views.TokenBlacklistView):
 @extend_schema(
     summary="Sign out everywhere: every token of this staff user issued before now stops working",
     request=None,
-    responses={200: None, 401: ErrorOutput},
+    responses={200: None, 401: ErrorOutput, 403: ErrorOutput},
 )
 class StaffLogoutAllView(APIView):
     authentication_classes = [StaffJWTAuthentication]

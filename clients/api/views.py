@@ -317,7 +317,11 @@ class ClientLogoutView(APIView):
     authentication_classes = [ClientJWTAuthentication]
     permission_classes = [IsClient]
 
-    @extend_schema(summary="Client sign-out", request=ClientRefreshInput, responses={200: None, 401: ERRORS[401]})
+    @extend_schema(
+        summary="Client sign-out",
+        request=ClientRefreshInput,
+        responses={200: None, 400: ERRORS[400], 401: ERRORS[401], 403: ERRORS[403], 415: ERRORS[415]},
+    )
     def post(self, request):
         refresh = client_refresh_token(valid(ClientRefreshInput, request.data)["refresh"])
         access = request.user.token
@@ -336,7 +340,7 @@ class MePasswordView(APIView):
     @extend_schema(
         summary="The signed-in client changes its password; every other token of it stops working",
         request=ClientPasswordInput,
-        responses={200: TokenPairOutput, 400: ERRORS[400], 401: ERRORS[401], 503: ERRORS[503]},
+        responses={200: TokenPairOutput, 400: ERRORS[400], 401: ERRORS[401], 403: ERRORS[403], 415: ERRORS[415], 503: ERRORS[503]},
     )
     def post(self, request):
         data = valid(ClientPasswordInput, request.data)

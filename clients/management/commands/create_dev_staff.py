@@ -19,7 +19,8 @@ class Command(BaseCommand):
         password = password or secrets.token_urlsafe(12)
         user, _ = get_user_model().objects.get_or_create(username=username)
         user.is_staff = user.is_superuser = user.is_active = True
-        user.set_password(password)
+        if not user.check_password(password):  # a new password ends the user's tokens; the same one need not
+            user.set_password(password)
         user.save()
         user.user_permissions.set(Permission.objects.filter(content_type__app_label="clients"))
         self.stdout.write(f"Development staff login: user {username!r}, password {password!r} (admin at /admin/, API at /api/)")
