@@ -9,12 +9,13 @@ of --repeat runs after one warm-up, with the SQL queries the page ran.
 """
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from inprocess import use_bench_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,16 +30,7 @@ def main() -> None:
     args = parser.parse_args()
     db = args.db or ROOT / "bench" / "data" / f"admin-{args.clients // 1000}k.db"
 
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="ltplabs.settings",
-        DJANGO_DEBUG="0",
-        DJANGO_TLS="0",
-        DJANGO_SECRET_KEY="bench-only-django-secret-key",
-        JWT_SECRET="bench-only-jwt-secret-0123456789abcdef",
-        DATABASE_PATH=str(db),
-        DJANGO_LOG_LEVEL="WARNING",
-        AXES_VERBOSE="0",
-    )
+    use_bench_settings(db)
     if not db.exists():
         db.parent.mkdir(parents=True, exist_ok=True)
         print(f"creating {db} with {args.clients} sample clients…", flush=True)

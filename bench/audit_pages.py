@@ -23,6 +23,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from inprocess import use_bench_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -61,17 +63,7 @@ def main() -> None:
     if args.rows % 1_000_000:
         db = args.db or ROOT / "bench" / "data" / f"audit-{args.rows}.db"
 
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="ltplabs.settings",
-        DJANGO_DEBUG="0",
-        DJANGO_TLS="0",
-        DJANGO_SECRET_KEY="bench-only-django-secret-key",
-        JWT_SECRET="bench-only-jwt-secret-0123456789abcdef",
-        DATABASE_PATH=str(db),
-        DJANGO_LOG_LEVEL="WARNING",
-        DJANGO_ACCESS_LOG="0",
-        AXES_VERBOSE="0",
-    )
+    use_bench_settings(db)
     if not db.exists():
         build(db, args.rows)
 

@@ -183,6 +183,8 @@ def database(clients: int, directory: Path = DATA) -> Path:
         # user written next through the new name was lost) and with nothing left in its WAL.
         partial.rename(path)
         remove_database(partial)
+    else:
+        manage(path, "initdb")  # a file from an earlier version: only the gateway's own tables it lacks
     manage(path, "shell", "-c", STAFF_SCRIPT)
     checkpoint(path)
     return path
