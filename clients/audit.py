@@ -22,6 +22,7 @@ class Actor:
     id: int | None = None
     ip_address: str | None = None
     user_agent: str | None = None
+    name: str | None = None  # a service account's, written into each of its rows' details
 
     @classmethod
     def staff(cls, user, request=None) -> Actor:
@@ -34,6 +35,11 @@ class Actor:
     @classmethod
     def system(cls) -> Actor:
         return cls("system")
+
+    @classmethod
+    def service_account(cls, account, request=None) -> Actor:
+        """A program's API key: actor_type system, actor_id the account's id, its name in details."""
+        return cls("system", account.pk, *_origin(request), name=account.name)
 
 
 def _origin(request) -> tuple[str | None, str | None]:
@@ -74,6 +80,8 @@ def audit(*, actor: Actor, action: str, entity_type: str, entity_id: int | None,
     """Append one audit_log row (call inside the use case's transaction)."""
     # Counted once the row is committed: a use case rolled back wrote none.
     transaction.on_commit(metrics.AUDIT_ROWS.labels(action).inc)
+    if actor.name is not None:
+        details = {**(details or {}), "service_account": actor.name}
     return insert(
         AuditLog(
             created_at=now(),
