@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from clients import api_keys, services
 from clients.api.tokens import tokens_for_client
 from clients.audit import Actor
-from clients.models import AuditLog, ClientDemoAccess, ServiceAccount, now
+from clients.models import AuditLog, ClientDemoAccess, Demo, ServiceAccount, now
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +60,8 @@ def test_every_code_in_the_contracts_order(checker):
     services.client_update(actor=Actor.system(), client_id=expired.id, changes={"access_end_date": past})
     access_expired = make_client("order-access-expired@example.com")
     services.access_update(actor=Actor.system(), client_id=access_expired.id, demo="route-optimizer", expires_at=past)
-    disabled = make_client("order-disabled@example.com", demos=("network-design",))  # network-design is_active = 0
+    disabled = make_client("order-disabled@example.com", demos=("inventory-sim",))
+    Demo.objects.filter(slug="inventory-sim").update(is_active=False)  # disabled after the grant
 
     cases = [
         ({"client_id": 999_999, "demo": "route-optimizer"}, "UNKNOWN_CLIENT"),
@@ -72,7 +73,7 @@ def test_every_code_in_the_contracts_order(checker):
         ({"client_id": inactive.id, "demo": "network-design"}, "CLIENT_INACTIVE"),  # before DEMO_DISABLED
         ({"client_id": expired.id, "demo": "route-optimizer"}, "CLIENT_EXPIRED"),
         ({"client_id": expired.id, "demo": "pricing-lab"}, "CLIENT_EXPIRED"),  # before NO_ACCESS
-        ({"client_id": disabled.id, "demo": "network-design"}, "DEMO_DISABLED"),
+        ({"client_id": disabled.id, "demo": "inventory-sim"}, "DEMO_DISABLED"),
         ({"client_id": ok.id, "demo": "network-design"}, "DEMO_DISABLED"),  # before NO_ACCESS
         ({"client_id": ok.id, "demo": "pricing-lab"}, "NO_ACCESS"),
         ({"client_id": access_expired.id, "demo": "route-optimizer"}, "ACCESS_EXPIRED"),
@@ -199,3 +200,52 @@ def test_a_clients_expired_access_row_refuses_its_open():
 def test_an_open_needs_a_client_token_and_an_api_key_may_not_open(checker):
     assert APIClient().post("/api/me/demos/route-optimizer/open").status_code == 401
     assert checker.post("/api/me/demos/route-optimizer/open").status_code == 403
+
+
+# --- what may be granted ------------------------------------------------------------------------
+
+
+def test_granting_a_disabled_demo_is_400_in_the_api_and_writes_nothing(api):
+    client = make_client("grant-disabled@example.com")
+    rows = AuditLog.objects.count()
+    response = api.post(f"/api/clients/{client.id}/demos", {"demo": "network-design"}, format="json")
+    assert response.status_code == 400 and response.json()["details"] == {"demo": ["This demo is disabled: it cannot be granted."]}
+    create = {"name": "N", "email": "with-disabled@example.com", "password_hash": HASH, "demos": ["network-design"]}
+    assert api.post("/api/clients", create, format="json").status_code == 400
+    assert AuditLog.objects.count() == rows
+    assert not ClientDemoAccess.objects.filter(client=client, demo__slug="network-design").exists()
+
+
+def test_an_end_of_access_past_3650_days_is_400_and_writes_nothing(api):
+    client = make_client("far-end@example.com")
+    rows = AuditLog.objects.count()
+    far = (now() + timedelta(days=3651)).strftime("%Y-%m-%d %H:%M:%S")
+    response = api.patch(f"/api/clients/{client.id}", {"access_end_date": far}, format="json")
+    assert response.status_code == 400 and response.json()["details"] == {"access_end_date": ["Must be at most 3650 days from now."]}
+    near = (now() + timedelta(days=3649)).strftime("%Y-%m-%d %H:%M:%S")
+    assert api.patch(f"/api/clients/{client.id}", {"access_end_date": near}, format="json").status_code == 200
+    response = api.post(f"/api/clients/{client.id}/extend", {"days": 30}, format="json")  # 3649 + 30 days
+    assert response.status_code == 400 and response.json()["details"] == {"days": ["Must be at most 3650 days from now."]}
+    assert AuditLog.objects.count() == rows + 1  # the one accepted change
+
+
+def test_the_admin_offers_no_disabled_demo_to_grant_and_refuses_a_far_end(staff_user, settings):
+    from django.test import Client as Browser
+    from django.urls import reverse
+
+    from clients.admin.forms import BulkGrantForm, DemoAccessForm
+
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    assert "network-design" not in {demo.slug for demo in DemoAccessForm().fields["demo"].queryset}
+    assert "network-design" not in {demo.slug for demo in BulkGrantForm().fields["demo"].queryset}
+    client = make_client("admin-far@example.com")
+    browser = Browser()
+    browser.force_login(staff_user)
+    url = reverse("admin:clients_client_change", args=[client.id])
+    page = browser.get(url)
+    form = {name: value for name, value in page.context["adminform"].form.initial.items() if value is not None}
+    far = now() + timedelta(days=3651)
+    form.update({"name": client.name, "is_active": "on", "access_end_date_0": far.strftime("%Y-%m-%d")})
+    form.update({"access_end_date_1": far.strftime("%H:%M:%S"), "demo_access-TOTAL_FORMS": "0", "demo_access-INITIAL_FORMS": "0"})
+    response = browser.post(url, form)
+    assert response.status_code == 200 and "Must be at most 3650 days from now." in response.content.decode()
