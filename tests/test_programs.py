@@ -2,6 +2,8 @@
 own; PostgreSQL: a database of the test's own): 2,000 recorded opens at once, a revoke and an
 expiry seen by the next check on two gunicorn instances, and guessed or replayed keys."""
 
+import json
+import re
 import secrets
 import sqlite3
 import subprocess
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import IS_POSTGRES, Gateway, gateway_env, make_database_file, manage
+from tests.fixtures import IS_POSTGRES, ROOT, Gateway, gateway_env, make_database_file, manage
 from tests.reliability import call, record, summary
 
 pytestmark = pytest.mark.http
@@ -24,7 +26,7 @@ OPENS, CONNECTIONS = 2000, 32
 class Database:
     """The test's own database: the env a gateway or manage.py needs for it, and SQL on it."""
 
-    def __init__(self, tmp_path: Path):
+    def __init__(self, tmp_path: Path, clients: int = 1):
         self.tmp_path = tmp_path
         if IS_POSTGRES:
             from tests.postgres import scratch_database
@@ -32,10 +34,10 @@ class Database:
             self.url = scratch_database("programs")
             self.path = tmp_path / "unused.db"
             self.extra = {"DATABASE_URL": self.url}
-            manage(gateway_env(self.path, **self.extra), "initdb", "--sample", "1")
+            manage(gateway_env(self.path, **self.extra), "initdb", "--sample", str(clients))
         else:
             self.url = None
-            self.path = make_database_file(tmp_path, 1)
+            self.path = make_database_file(tmp_path, clients)
             self.extra = {}
 
     def query(self, sql: str, params=()):
@@ -196,3 +198,40 @@ def test_guessed_keys_and_a_stored_hash_replayed_are_all_refused(database, gatew
            tries=len(guesses), answered=statuses, rows_lost=None, integrity=database.integrity())  # fmt: skip
     assert accepted == 0 and set(statuses) == {401}
     assert call(f"{gateway.url}/api/demos", headers=with_key(key)).status == 200
+
+
+def readme_flow() -> str:
+    """The sh block under the README's "A program's whole flow"."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### A program's whole flow", 1)[1]
+    return re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_readmes_program_flow_runs_as_written(tmp_path, gateways):
+    database = Database(tmp_path, clients=0)
+    env = gateway_env(database.path, **database.extra)
+    manage(env, "shell", "-c", "from clients.sample import load_sample; load_sample(0)")  # the demos, no client
+    gateway = gateways(database, workers=2)
+    client_id = new_client(gateway, database.new_key("crm-sync", "clients:write"), "flow@example.com")
+    assert client_id == 1  # the README's client
+    script = readme_flow()
+    assert "curl" in script and "api_key create" in script
+    script = script.replace("http://localhost:3000", gateway.url).replace("python manage.py", f"{sys.executable} manage.py")
+    ran = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    answers = [json.loads(line) for line in ran.stdout.splitlines() if line.startswith("{")]
+    assert [answer["data"]["code"] for answer in answers] == ["OK", "OK"] and all(answer["success"] for answer in answers)
+    assert answers[0]["data"]["client_id"] == 1 and answers[0]["data"]["days_remaining"] in (29, 30)
+    # The record again, as a retry: the same Idempotency-Key counts once.
+    last_curl = script[script.rindex("curl") :]
+    again = subprocess.run(["bash", "-euo", "pipefail", "-c", f"KEY={ran_key(database)}\n{last_curl}"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert json.loads(again.stdout)["data"]["code"] == "OK"
+    (count,) = database.query("SELECT access_count FROM client_demo_access WHERE client_id = 1")[0]
+    (audited,) = database.query("SELECT COUNT(*) FROM audit_log WHERE action = 'demo.open'")[0]
+    assert count == 1 and audited == 1
+
+
+def ran_key(database: Database) -> str:
+    """A second key of demo-service (the flow's own was printed once and is gone with its shell)."""
+    return database.new_key("demo-service", "entitlements:check")
