@@ -20,12 +20,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ltplabs.exceptions import NotFound
 
 from .audit import Actor, audit
+from .legacy_time import as_utc
 from .models import ApiKey, ServiceAccount
 
 SCOPES = ("clients:read", "clients:write", "audit:read", "entitlements:check")
@@ -95,42 +97,58 @@ def _iso(value: datetime | None) -> str | None:
 
 @dataclass(frozen=True)
 class KeyUse:
-    """A key that passed: its row (with its service account) and its scopes."""
+    """A key that passed: its service account, prefix and scopes."""
 
-    key: ApiKey
+    account: ServiceAccount
+    prefix: str
     scopes: frozenset[str]
 
 
+# The key by its prefix (unique index) with its account: plain SQL, as the ORM's query building
+# would cost more than the read on every request of a program.
+_READ = (
+    "SELECT k.id, k.secret_hash, k.scopes, k.expires_at, k.revoked_at, k.last_used_at, a.id, a.name, a.is_active, a.expires_at "
+    "FROM gateway_api_key k JOIN gateway_service_account a ON a.id = k.service_account_id WHERE k.prefix = %s"
+)
+
+
 def authenticate(raw: str) -> KeyUse | None:
-    """The key's row if `raw` is a good key of an active, unexpired account, else None.
-    One indexed read (the prefix, joined to its account); the hashes compared in constant time."""
+    """The key's account and scopes if `raw` is a good key of an active, unexpired account, else
+    None. One indexed read; the hashes compared in constant time."""
     parts = split_key(raw)
     if parts is None:
         return None
     prefix, secret = parts
-    key = ApiKey.objects.select_related("service_account").filter(prefix=prefix).first()
-    if key is None or not hmac.compare_digest(key.secret_hash, _hash(secret)):
+    with connection.cursor() as cursor:
+        cursor.execute(_READ, [prefix])
+        row = cursor.fetchone()
+    if row is None or not hmac.compare_digest(row[1], _hash(secret)):
         return None
+    key_id, _, scopes, expires_at, revoked_at, last_used_at, account_id, name, active, account_expires_at = row
     at = timezone.now()
-    account = key.service_account
-    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= at):
+    expires_at, last_used_at, account_expires_at = as_utc(expires_at), as_utc(last_used_at), as_utc(account_expires_at)
+    if revoked_at is not None or (expires_at is not None and expires_at <= at):
         return None
-    if not account.is_active or (account.expires_at is not None and account.expires_at <= at):
+    if not active or (account_expires_at is not None and account_expires_at <= at):
         return None
-    _note_use(key, at)
-    return KeyUse(key, frozenset(key.scope_list))
+    _note_use(key_id, prefix, last_used_at, at)
+    return KeyUse(
+        ServiceAccount(id=account_id, name=name, is_active=True, expires_at=account_expires_at), prefix, frozenset(scopes.split())
+    )
 
 
-def _note_use(key: ApiKey, at: datetime) -> None:
+def _note_use(key_id: int, prefix: str, last_used_at: datetime | None, at: datetime) -> None:
     """last_used_at, at most once a minute; never on a read-only gateway, never failing the request."""
-    if settings.DATABASE_READ_ONLY or (key.last_used_at is not None and key.last_used_at > at - LAST_USED_EVERY):
+    if settings.DATABASE_READ_ONLY or (last_used_at is not None and last_used_at > at - LAST_USED_EVERY):
         return
     try:
         with transaction.atomic():
             # The condition again in the UPDATE: of the workers that saw an old time, one writes.
-            ApiKey.objects.filter(pk=key.pk, last_used_at=key.last_used_at).update(last_used_at=at)
+            ApiKey.objects.filter(pk=key_id).filter(Q(last_used_at__isnull=True) | Q(last_used_at__lte=at - LAST_USED_EVERY)).update(
+                last_used_at=at
+            )
     except DatabaseError as exc:  # busy past busy_timeout, read-only volume: the request goes on
-        logger.warning("last_used_at of API key %s not written: %s", key.prefix, exc)
+        logger.warning("last_used_at of API key %s not written: %s", prefix, exc)
 
 
 # --- use cases ------------------------------------------------------------------------------

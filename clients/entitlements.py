@@ -1,9 +1,10 @@
 """May this client open this demo now? The one answer behind POST /api/entitlements/check (programs)
 and POST /api/me/demos/{slug}/open (a signed-in client), decided from the database at that moment.
 
-Two indexed reads (the client by id or e-mail; the demo by slug with the client's access row
-joined), and with `record` one write transaction: access_count + 1 in the UPDATE itself (never
-read, add, write back: concurrent opens each count), last_accessed_at, the demo.open audit row.
+One indexed read (the client by id or e-mail, the demo by slug and the access row, joined), and
+with `record` one write transaction: access_count + 1 in the UPDATE itself (never read, add,
+write back: concurrent opens each count), last_accessed_at, the demo.open audit row. Plain SQL
+on this path: the ORM's query building was most of a check's time (bench/README.md, W6).
 """
 
 from __future__ import annotations
@@ -12,16 +13,16 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import F
 
 from ltplabs import metrics
 
 from . import rules
 from .audit import Actor, audit
 from .legacy_time import as_utc, format_time, now
-from .models import Client, ClientDemoAccess
+from .models import ClientDemoAccess
 
 OK = "OK"
+_LAST_ACCESSED = ClientDemoAccess._meta.get_field("last_accessed_at")
 # Each refusal's sentence (the client route's 403 says it; the check answers the code).
 REFUSALS = {
     "UNKNOWN_CLIENT": "No such client.",
@@ -33,10 +34,15 @@ REFUSALS = {
     "ACCESS_EXPIRED": "The client's access to this demo has ended.",
 }
 
-_DEMO_AND_ACCESS = (
-    "SELECT d.id, d.is_active, a.id, a.expires_at FROM demos d "
-    "LEFT JOIN client_demo_access a ON a.demo_id = d.id AND a.client_id = %s WHERE d.slug = %s"
+# The client (by its primary key, or its e-mail's unique index: NOCASE on SQLite, citext on
+# PostgreSQL), the demo (its slug's unique index) and the access row (the (client, demo) unique
+# index), in one statement: the check's only read.
+_READ = (
+    "SELECT c.id, c.is_active, c.access_end_date, d.id, d.is_active, a.id, a.expires_at FROM clients c "
+    "LEFT JOIN demos d ON d.slug = %s LEFT JOIN client_demo_access a ON a.client_id = c.id AND a.demo_id = d.id "
+    "WHERE c.{column} = %s"
 )
+_COUNT = "UPDATE client_demo_access SET access_count = access_count + 1, last_accessed_at = %s WHERE id = %s"
 
 
 @dataclass(frozen=True)
@@ -67,20 +73,20 @@ def check(*, actor: Actor, demo: str, client_id: int | None = None, email: str |
 
 def _decide(slug: str, client_id: int | None, email: str | None) -> tuple[Entitlement, int | None]:
     at = now()
-    clients = Client.objects.filter(pk=client_id) if client_id is not None else Client.objects.by_email(email or "")
-    client = clients.values("id", "is_active", "access_end_date").first()
-    if client is None:
-        return Entitlement(False, "UNKNOWN_CLIENT", slug, client_id, None, None), None
     with connection.cursor() as cursor:
-        cursor.execute(_DEMO_AND_ACCESS, [client["id"], slug])
+        cursor.execute(
+            _READ.format(column="id" if client_id is not None else "email"), [slug, client_id if client_id is not None else email]
+        )
         row = cursor.fetchone()
-    client_end = as_utc(client["access_end_date"])
     if row is None:
-        return _answer("UNKNOWN_DEMO", slug, client["id"], client_end, at), None
-    demo_active, access_id, access_end = bool(row[1]), row[2], as_utc(row[3])
+        return Entitlement(False, "UNKNOWN_CLIENT", slug, client_id, None, None), None
+    found_id, client_active, client_end = row[0], bool(row[1]), as_utc(row[2])
+    demo_id, demo_active, access_id, access_end = row[3], bool(row[4]), row[5], as_utc(row[6])
     ends = [end for end in (client_end, access_end) if end is not None]
     end = min(ends) if ends else None
-    status = rules.status(bool(client["is_active"]), client_end, at)
+    if demo_id is None:
+        return _answer("UNKNOWN_DEMO", slug, found_id, client_end, at), None
+    status = rules.status(client_active, client_end, at)
     if status == rules.INACTIVE:
         code = "CLIENT_INACTIVE"
     elif status == rules.EXPIRED:
@@ -93,7 +99,7 @@ def _decide(slug: str, client_id: int | None, email: str | None) -> tuple[Entitl
         code = "ACCESS_EXPIRED"
     else:
         code = OK
-    return _answer(code, slug, client["id"], end, at), access_id
+    return _answer(code, slug, found_id, end, at), access_id
 
 
 def _answer(code: str, slug: str, client_id: int, end: datetime | None, at: datetime) -> Entitlement:
@@ -106,9 +112,11 @@ def _refused(answer: Entitlement, code: str) -> Entitlement:
 
 def _count(actor: Actor, answer: Entitlement, access_id: int) -> bool:
     """One open: access_count + 1, last_accessed_at, the audit row (inside check's transaction)."""
-    at = now()
-    if not ClientDemoAccess.objects.filter(pk=access_id).update(access_count=F("access_count") + 1, last_accessed_at=at):
-        return False
+    at = _LAST_ACCESSED.get_db_prep_save(now(), connection)  # the legacy text on SQLite
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNT, [at, access_id])
+        if not cursor.rowcount:
+            return False
     audit(actor=actor, action="demo.open", entity_type="client", entity_id=answer.client_id,
           details={"demo": answer.demo, "access_id": access_id})  # fmt: skip
     return True

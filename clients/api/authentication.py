@@ -195,7 +195,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         use = api_keys.authenticate(raw)
         if use is None:
             raise exceptions.AuthenticationFailed("The API key is invalid, revoked or expired.")
-        return ServiceAccountPrincipal(use.key.service_account, use.key.prefix, use.scopes), use.key
+        return ServiceAccountPrincipal(use.account, use.prefix, use.scopes), use.prefix
 
     def authenticate_header(self, request):
         return 'Api-Key realm="api"'
