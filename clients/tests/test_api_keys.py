@@ -323,3 +323,19 @@ def test_a_staff_user_without_the_permissions_sees_no_keys():
     browser.force_login(make_staff("plain", ALL_CLIENT_PERMS))
     assert browser.get(reverse("admin:clients_apikey_changelist")).status_code == 403
     assert browser.get(reverse("admin:clients_serviceaccount_add")).status_code == 403
+
+
+def test_the_schema_documents_the_api_key_scheme_on_the_routes_that_take_it():
+    import yaml
+
+    schema = yaml.safe_load(APIClient().get("/api/schema/").content)
+    assert schema["components"]["securitySchemes"]["apiKey"] == {
+        "type": "apiKey", "in": "header", "name": "Authorization",
+        "description": schema["components"]["securitySchemes"]["apiKey"]["description"],
+    }  # fmt: skip
+    security = {(path, method): [next(iter(item)) for item in operation.get("security", [])]
+                for path, operations in schema["paths"].items() for method, operation in operations.items()}  # fmt: skip
+    assert security[("/api/entitlements/check", "post")] == ["apiKey"]
+    assert "apiKey" in security[("/api/clients", "get")] and "staffJWT" in security[("/api/clients", "get")]
+    assert security[("/api/me/demos/{slug}/open", "post")] == ["clientJWT"]
+    assert "apiKey" not in security[("/api/me", "get")]
