@@ -25,7 +25,7 @@ class DemoAdmin(ReadOnlyAdmin):
         clients = reverse("admin:clients_client_changelist") + "?" + urlencode({"demo": demo.id})
         return format_html('<a href="{}">{}</a>', clients, demo.usage.clients_with_access)
 
-    @admin.display(description="total accesses")
+    @admin.display(description="opens (v_demo_usage.total_accesses)")
     def total_accesses(self, demo):
         return demo.usage.total_accesses
 

@@ -249,3 +249,20 @@ def test_the_admin_offers_no_disabled_demo_to_grant_and_refuses_a_far_end(staff_
     form.update({"access_end_date_1": far.strftime("%H:%M:%S"), "demo_access-TOTAL_FORMS": "0", "demo_access-INITIAL_FORMS": "0"})
     response = browser.post(url, form)
     assert response.status_code == 200 and "Must be at most 3650 days from now." in response.content.decode()
+
+
+def test_the_admins_demo_pages_show_the_recorded_opens(checker, staff_user, settings):
+    from django.test import Client as Browser
+    from django.urls import reverse
+
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+    client = make_client("admin-opens@example.com", demos=("demand-forecast",))
+    for _ in range(4):
+        check(checker, client_id=client.id, demo="demand-forecast", record=True)
+    demo = Demo.objects.get(slug="demand-forecast")
+    browser = Browser()
+    browser.force_login(staff_user)
+    listing = browser.get(reverse("admin:clients_demo_changelist")).content.decode()
+    assert "Opens (v_demo_usage.total_accesses)" in listing and '<td class="field-total_accesses">4</td>' in listing
+    page = browser.get(reverse("admin:clients_demo_change", args=[demo.id])).content.decode()
+    assert "Opens (v_demo_usage.total_accesses)" in page and '<div class="readonly">4</div>' in page
