@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TESTS = ["tests/test_faults.py", "tests/test_security.py", "tests/test_schemathesis.py", "tests/test_signin.py"]
+TESTS = ["tests/test_faults.py", "tests/test_security.py", "tests/test_schemathesis.py", "tests/test_signin.py", "tests/test_programs.py"]
 # Run again on a throwaway PostgreSQL (scripts/with-postgres.sh): the rigs of several gunicorns
-# sharing one database and one redis-server.
-POSTGRES_TESTS = ["tests/test_signin.py"]
+# sharing one database and one redis-server, and the programs' concurrent opens.
+POSTGRES_TESTS = ["tests/test_signin.py", "tests/test_programs.py"]
 OUTPUT = ROOT / "docs" / "reliability.md"
 SECTIONS = [
     ("fault", "Faults (a real gunicorn on a real file)"),
