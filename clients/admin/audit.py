@@ -60,7 +60,7 @@ class AuditChangeList(ChangeList):
 
 
 class EntityTypeFilter(admin.SimpleListFilter):
-    title = "entity type"
+    title = _("entity type")
     parameter_name = "entity_type"
 
     def __init__(self, request, params, model, model_admin):

@@ -9,6 +9,7 @@ import csv
 import secrets
 import tempfile
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -43,7 +44,7 @@ from ltplabs.exceptions import Conflict, NotFound
 
 from .forms import BulkExtendForm, BulkGrantForm, BulkRevokeForm, ClientAddForm, ClientChangeForm, DemoAccessForm, ExtendForm, ImportForm
 
-STATUS_LABELS = {status: status.capitalize() for status in rules.STATUSES}
+STATUS_LABELS = {rules.ACTIVE: _lazy("Active"), rules.EXPIRED: _lazy("Expired"), rules.INACTIVE: _lazy("Inactive")}
 CSV_COLUMNS = ("id", "name", "email", "company", "phone", "status", "days_remaining", "demo_count", "data_registo", "access_end_date")
 
 
@@ -81,7 +82,7 @@ class AdminClientQuerySet(ClientQuerySet):
 
 
 class StatusFilter(admin.SimpleListFilter):
-    title = "status"
+    title = _lazy("status")
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
@@ -110,7 +111,7 @@ class ExpiringFilter(admin.SimpleListFilter):
 
 
 class DemoFilter(admin.SimpleListFilter):
-    title = "demo"
+    title = _lazy("demo")
     parameter_name = "demo"
 
     def lookups(self, request, model_admin):
@@ -131,8 +132,8 @@ class DemoAccessInline(WritableUnlessReadOnly, admin.TabularInline):
     fields = ("demo", "expires_at", "granted_at", "granted_by_name", "access_count", "last_accessed_at")
     readonly_fields = ("granted_at", "granted_by_name", "access_count", "last_accessed_at")
     extra = 0
-    verbose_name = "demo access"
-    verbose_name_plural = "demo access (expiry empty: follows the client's end of access)"
+    verbose_name = _lazy("demo access")
+    verbose_name_plural = _lazy("demo access (expiry empty: follows the client's end of access)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("demo")
@@ -147,7 +148,7 @@ class ClientAdmin(admin.ModelAdmin):
     list_display = ("name", "email", "company", "status_display", "days_remaining_display", "demo_count", "registered")
     list_display_links = ("name", "email")
     search_fields = ("name", "email", "company")
-    search_help_text = "Name, e-mail or company (part of it)."
+    search_help_text = _lazy("Name, e-mail or company (part of it).")
     list_filter = (StatusFilter, ExpiringFilter, "company", DemoFilter)
     date_hierarchy = "data_registo"
     ordering = ("-created_at", "-id")
@@ -180,12 +181,12 @@ class ClientAdmin(admin.ModelAdmin):
             return self.add_fieldsets
         fieldsets = [
             (None, {"fields": ("name", "email", "company", "phone", "notes")}),
-            ("Access", {"fields": ("status_display", "is_active", "access_end_date", "days_remaining_display")}),
+            (_("Access"), {"fields": ("status_display", "is_active", "access_end_date", "days_remaining_display")}),
         ]
         if self.has_change_permission(request, obj):
             fieldsets[0][1]["fields"] += ("version", "seen_audit_id")  # hidden: the stale-save check (forms.py)
-            fieldsets.append(("Password", {"fields": ("password",)}))
-        fieldsets.append(("Record", {"fields": ("data_registo", "last_login_at", "created_by_name", "created_at", "updated_at")}))
+            fieldsets.append((_("Password"), {"fields": ("password",)}))
+        fieldsets.append((_("Record"), {"fields": ("data_registo", "last_login_at", "created_by_name", "created_at", "updated_at")}))
         return fieldsets
 
     def get_form(self, request, obj=None, **kwargs):
@@ -219,7 +220,7 @@ class ClientAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="status")
+    @admin.display(description=_lazy("status"))
     def status_display(self, obj):
         return status_badge(obj.status)
 
@@ -280,16 +281,17 @@ class ClientAdmin(admin.ModelAdmin):
 
     # --- actions ---
 
-    def _run(self, request, queryset, service, done: str, **kwargs) -> None:
+    def _run(self, request, queryset, service, done, **kwargs) -> None:
+        """Each chosen client through `service`; `done(count)` says what was done."""
         ids = list(queryset.values_list("pk", flat=True))
         for client_id in ids:
             service(actor=actor(request), client_id=client_id, **kwargs)
-        noun = "client" if len(ids) == 1 else "clients"
-        self.message_user(request, f"{done} {len(ids)} {noun}.", messages.SUCCESS if ids else messages.WARNING)
+        self.message_user(request, done(len(ids)) % {"count": len(ids)}, messages.SUCCESS if ids else messages.WARNING)
 
-    @admin.action(description="Extend access by 30 days", permissions=["change"])
+    @admin.action(description=_lazy("Extend access by 30 days"), permissions=["change"])
     def extend_30_days(self, request, queryset):
-        self._run(request, queryset, services.client_extend, "Extended access by 30 days for", days=30)
+        done = partial(ngettext, "Extended access by 30 days for %(count)d client.", "Extended access by 30 days for %(count)d clients.")
+        self._run(request, queryset, services.client_extend, done, days=30)
 
     @admin.action(description=_lazy("Extend access by N days…"), permissions=["change"])
     def extend_days(self, request, queryset):
@@ -361,17 +363,20 @@ class ClientAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Deactivate", permissions=["activate"])
+    @admin.action(description=_lazy("Deactivate"), permissions=["activate"])
     def deactivate(self, request, queryset):
-        self._run(request, queryset.filter(is_active=True), services.client_deactivate, "Deactivated")
+        done = partial(ngettext, "Deactivated %(count)d client.", "Deactivated %(count)d clients.")
+        self._run(request, queryset.filter(is_active=True), services.client_deactivate, done)
 
-    @admin.action(description="Reactivate", permissions=["activate"])
+    @admin.action(description=_lazy("Reactivate"), permissions=["activate"])
     def reactivate(self, request, queryset):
-        self._run(request, queryset.filter(is_active=False), services.client_reactivate, "Reactivated")
+        done = partial(ngettext, "Reactivated %(count)d client.", "Reactivated %(count)d clients.")
+        self._run(request, queryset.filter(is_active=False), services.client_reactivate, done)
 
-    @admin.action(description="Sign out everywhere", permissions=["change"])
+    @admin.action(description=_lazy("Sign out everywhere"), permissions=["change"])
     def sign_out_everywhere(self, request, queryset):
-        self._run(request, queryset, services.client_sign_out_everywhere, "Signed out everywhere")
+        done = partial(ngettext, "Signed out everywhere %(count)d client.", "Signed out everywhere %(count)d clients.")
+        self._run(request, queryset, services.client_sign_out_everywhere, done)
 
     # --- the audit history link and the CSV export ---
 
