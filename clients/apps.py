@@ -1,12 +1,13 @@
 from django.apps import AppConfig
 from django.conf import settings
 from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
 
 
 class ClientsConfig(AppConfig):
     default = True
     name = "clients"
-    verbose_name = "Clients"
+    verbose_name = _("Clients")
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self):
