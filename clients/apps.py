@@ -31,3 +31,12 @@ class LTPLabsAdminConfig(admin_apps.AdminConfig):
 
     default = False
     default_site = "clients.sites.LTPLabsAdminSite"
+
+
+class SecondFactorConfig(AppConfig):
+    """django-otp's TOTP devices, named in the admin's app list (the library gives them no name)."""
+
+    name = "django_otp.plugins.otp_totp"
+    label = "otp_totp"
+    verbose_name = _("Second factor")
+    default_auto_field = "django.db.models.AutoField"

@@ -39,7 +39,7 @@ INSTALLED_APPS = [
     "axes",
     # The staff second factor (clients.second_factor): TOTP devices and backup codes.
     "django_otp",
-    "django_otp.plugins.otp_totp",
+    "clients.apps.SecondFactorConfig",  # django_otp.plugins.otp_totp, with a name
     "django_otp.plugins.otp_static",
 ]
 
