@@ -144,7 +144,20 @@ class AuditLog(models.Model):
         verbose_name_plural = _("audit log")
 
     def __str__(self):
-        return f"{format_time(self.created_at)} {self.action} {self.entity_type} {self.entity_id}"
+        return f"{format_time(self.created_at)} {self.action} {self.entity_name()}"
+
+    def entity_name(self) -> str:
+        """A client or staff user by name (one query: the admin's page title), anything else by type and id."""
+        if self.entity_id is not None and self.entity_type in ("client", "staff_user"):
+            if self.entity_type == "client":
+                name = Client.objects.filter(pk=self.entity_id).values_list("name", flat=True).first()
+            else:
+                from django.contrib.auth import get_user_model
+
+                name = get_user_model().objects.filter(pk=self.entity_id).values_list("username", flat=True).first()
+            if name:
+                return name
+        return f"{self.entity_type} {self.entity_id if self.entity_id is not None else ''}".strip()
 
 
 class ActiveClient(models.Model):
