@@ -13,18 +13,25 @@ from clients.passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, validate_p
 
 
 class ClientAddForm(forms.ModelForm):
-    name = forms.CharField(max_length=rules.NAME_MAX_CHARS)
-    email = forms.EmailField(max_length=rules.EMAIL_MAX_CHARS)
+    name = forms.CharField(label=_("Name"), max_length=rules.NAME_MAX_CHARS)
+    email = forms.EmailField(label=_("E-mail"), max_length=rules.EMAIL_MAX_CHARS)
     password = forms.CharField(
+        label=_("Password"),
         widget=forms.PasswordInput(render_value=False),
         strip=False,
         help_text=format_lazy(_("Stored as a bcrypt hash; {min} to {max} bytes."), min=PASSWORD_MIN_BYTES, max=PASSWORD_MAX_BYTES),
     )
-    company = forms.CharField(max_length=rules.COMPANY_MAX_CHARS, required=False, empty_value=None)
-    phone = forms.CharField(max_length=rules.PHONE_MAX_CHARS, required=False, empty_value=None)
-    notes = forms.CharField(max_length=rules.NOTES_MAX_CHARS, required=False, empty_value=None, widget=forms.Textarea(attrs={"rows": 3}))
+    company = forms.CharField(label=_("Company"), max_length=rules.COMPANY_MAX_CHARS, required=False, empty_value=None)
+    phone = forms.CharField(label=_("Phone"), max_length=rules.PHONE_MAX_CHARS, required=False, empty_value=None)
+    notes = forms.CharField(
+        label=_("Notes"), max_length=rules.NOTES_MAX_CHARS, required=False, empty_value=None, widget=forms.Textarea(attrs={"rows": 3})
+    )
     access_days = forms.IntegerField(
-        min_value=1, max_value=rules.ACCESS_DAYS_MAX, initial=rules.ACCESS_DAYS_DEFAULT, help_text=_("Access ends this many days from now.")
+        label=_("Access days"),
+        min_value=1,
+        max_value=rules.ACCESS_DAYS_MAX,
+        initial=rules.ACCESS_DAYS_DEFAULT,
+        help_text=_("Access ends this many days from now."),
     )
 
     class Meta:
