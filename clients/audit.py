@@ -23,6 +23,8 @@ ACTIONS = (
     "demo.open",
     "staff.login", "staff.logout", "staff.password_change", "staff.permissions_change", "staff.otp_enrol", "staff.otp_remove",
 )  # fmt: skip
+# And the entities they are about (the entity type filter, likewise).
+ENTITY_TYPES = ("client", "demo", "staff_user")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 
 from clients import selectors
-from clients.audit import ACTIONS
+from clients.audit import ACTIONS, ENTITY_TYPES
 from clients.legacy_time import format_time
 from clients.models import AuditLog, Client
 from clients.selectors.dashboard import audit_names
@@ -84,8 +84,7 @@ class EntityTypeFilter(admin.SimpleListFilter):
         super().__init__(request, params, model, model_admin)
 
     def lookups(self, request, model_admin):
-        types = AuditLog.objects.order_by("entity_type").values_list("entity_type", flat=True).distinct()
-        return [(entity_type, entity_type) for entity_type in types]
+        return [(entity_type, entity_type) for entity_type in ENTITY_TYPES]  # no DISTINCT scan of the log
 
     def queryset(self, request, queryset):
         if self.value() is None:
