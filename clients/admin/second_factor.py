@@ -69,6 +69,7 @@ def enrol_view(request, site):
         "backup_codes_left": second_factor.backup_codes_left(user),
         "next": safe_next(request),
     }
+    context["is_nav_sidebar_enabled"] = not context["required"]  # its links lead back here until then
     if settings.DATABASE_READ_ONLY:
         return TemplateResponse(request, "admin/second_factor.html", context)
     if context["has_device"] and request.method == "GET" and "new" not in request.GET:
