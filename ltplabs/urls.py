@@ -21,6 +21,8 @@ urlpatterns = [
     path("", include("health.urls")),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
+    # The admin's language switch: Django's set_language (POST, CSRF-checked).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", landing, name="landing"),
 ]
 

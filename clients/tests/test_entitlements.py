@@ -263,6 +263,6 @@ def test_the_admins_demo_pages_show_the_recorded_opens(checker, staff_user, sett
     browser = Browser()
     browser.force_login(staff_user)
     listing = browser.get(reverse("admin:clients_demo_changelist")).content.decode()
-    assert "Opens (v_demo_usage.total_accesses)" in listing and '<td class="field-total_accesses">4</td>' in listing
+    assert "Total accesses" in listing and '<td class="field-total_accesses">4</td>' in listing
     page = browser.get(reverse("admin:clients_demo_change", args=[demo.id])).content.decode()
-    assert "Opens (v_demo_usage.total_accesses)" in page and '<div class="readonly">4</div>' in page
+    assert "Total accesses" in page and '<div class="readonly">4</div>' in page

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clients", "0003_token_revocation"),
+        ("clients", "0004_translated_labels"),
     ]
 
     operations = [
