@@ -12,8 +12,10 @@ class ClientsConfig(AppConfig):
     def ready(self):
         from .api import openapi  # noqa: F401  (registers the OpenAPI descriptions of our authenticators)
         from .api.authentication import connect_staff_signals
+        from .api.tokens import install_staff_backend
 
         connect_staff_signals()
+        install_staff_backend()
         from .revocation import connect_user_signals
 
         connect_user_signals()

@@ -83,10 +83,10 @@ def test_development_mode_has_obviously_development_only_keys():
 
 
 def test_secrets_can_come_from_mounted_files(tmp_path):
-    (tmp_path / "jwt").write_text("from-a-file-secret\n")
+    (tmp_path / "jwt").write_text("from-a-file-secret-of-at-least-32-bytes\n")
     code = "import django; django.setup(); from django.conf import settings; print(settings.JWT_SECRET)"
     result = run(code, JWT_SECRET=None, JWT_SECRET_FILE=str(tmp_path / "jwt"))
-    assert result.stdout.strip().splitlines()[-1] == "from-a-file-secret"
+    assert result.stdout.strip().splitlines()[-1] == "from-a-file-secret-of-at-least-32-bytes"
     result = run(code, JWT_SECRET=None, JWT_SECRET_FILE=str(tmp_path / "absent"))
     assert result.returncode != 0 and "JWT_SECRET_FILE names" in result.stderr
 
