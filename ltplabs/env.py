@@ -58,9 +58,15 @@ def secret(name: str, dev_default: str, *, debug: bool, min_length: int = 0, uni
         return value
     if debug or not required:
         return dev_default if debug else ""
-    raise ImproperlyConfigured(
-        f"{name} is not set: the gateway refuses to start outside development without it "
-        f"(set {name} or {name}_FILE, or DJANGO_DEBUG=1 for a development run)."
+    raise ImproperlyConfigured(not_set(name))
+
+
+def not_set(name: str, alternative: str = "") -> str:
+    """The sentence that refuses a start without the secret `name` (or `alternative`)."""
+    either = f" or {alternative}" if alternative else ""
+    return (
+        f"{name}{either} is not set: the gateway refuses to start outside development without it "
+        f"(set {name}, {name}_FILE{either}, or DJANGO_DEBUG=1 for a development run)."
     )
 
 

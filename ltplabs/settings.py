@@ -12,20 +12,23 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from ltplabs import signing_keys
-from ltplabs.env import env, env_bool, env_int, postgres_database, secret, sqlite_path
+from ltplabs.env import env, env_bool, env_int, not_set, postgres_database, secret, sqlite_path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = secret("DJANGO_SECRET_KEY", "dev-only-insecure-django-secret-key-do-not-deploy", debug=DEBUG, min_length=50)
 # ES256 keys (PEM, current first) when given; else HS256 with JWT_SECRET, which is then checked
-# (clients.api.tokens signs and verifies with whichever it is).
+# (clients.api.tokens signs and verifies with whichever it is). Commands that never sign or check
+# a token (prune, backup, initdb) run without either, so that their pods hold no key: serving
+# (ltplabs/wsgi.py, gunicorn.conf.py), `check --deploy` and the token backend refuse instead.
 _signing_pem = secret("JWT_SIGNING_KEY", "", debug=DEBUG, required=False)
 JWT_SIGNING_KEYS = signing_keys.parse(_signing_pem) if _signing_pem else []
 JWT_SECRET = secret(
     "JWT_SECRET", "dev-only-insecure-jwt-secret-do-not-deploy", debug=DEBUG, min_length=0 if JWT_SIGNING_KEYS else 32, unit="bytes",
-    required=not JWT_SIGNING_KEYS,
+    required=False,
 )  # fmt: skip
+JWT_KEYS_MISSING = None if JWT_SIGNING_KEYS or JWT_SECRET else not_set("JWT_SECRET", "JWT_SIGNING_KEY")
 JWT_ISSUER = env("JWT_ISSUER", "ltplabs-gateway")
 
 ALLOWED_HOSTS = [h.strip() for h in env("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]

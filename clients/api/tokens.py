@@ -11,6 +11,8 @@ import uuid
 
 import jwt
 from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError
 from rest_framework_simplejwt.settings import api_settings
@@ -27,6 +29,8 @@ class GatewayTokenBackend(TokenBackend):
     made with a public key), and `iss` and `aud` are required."""
 
     def __init__(self, audience: str):
+        if settings.JWT_KEYS_MISSING:
+            raise ImproperlyConfigured(settings.JWT_KEYS_MISSING)  # never a token signed with an empty key
         self.keys = {key.kid: key.public_key for key in settings.JWT_SIGNING_KEYS}
         current = settings.JWT_SIGNING_KEYS[0] if settings.JWT_SIGNING_KEYS else None
         super().__init__(
@@ -56,6 +60,12 @@ class GatewayTokenBackend(TokenBackend):
         return key
 
 
+@checks.register(checks.Tags.security, deploy=True)
+def token_keys_check(app_configs, **kwargs):
+    """`manage.py check --deploy`: a gateway that would serve needs a key to sign tokens with."""
+    return [checks.Error(settings.JWT_KEYS_MISSING, id="ltplabs.E001")] if settings.JWT_KEYS_MISSING else []
+
+
 _backends: dict[str, GatewayTokenBackend] = {}
 
 
@@ -68,7 +78,7 @@ def backend(audience: str) -> GatewayTokenBackend:
 def install_staff_backend() -> None:
     """simplejwt's own token classes (the staff tokens) sign and check through the gateway's
     backend for the staff audience (ClientsConfig.ready)."""
-    Token._token_backend = backend(STAFF_AUDIENCE)
+    Token.token_backend = property(lambda token: backend(STAFF_AUDIENCE))  # built at first use, not at start-up
 
 
 class ClientToken(Token):
