@@ -16,9 +16,10 @@ class ClientsConfig(AppConfig):
 
         connect_staff_signals()
         install_staff_backend()
-        from .revocation import connect_user_signals
+        from .revocation import connect_outstanding_token_hashing, connect_user_signals
 
         connect_user_signals()
+        connect_outstanding_token_hashing()
 
         if settings.DATABASE_READ_ONLY:
             # Signing in to the admin would write auth_user.last_login to a read-only file.

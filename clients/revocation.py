@@ -8,6 +8,7 @@ cache (CACHE_URL); each process keeps what it read for FRESH_SECONDS, so a reque
 lookup and each process reads the cache once per subject per FRESH_SECONDS.
 """
 
+import hashlib
 import math
 import time
 
@@ -169,3 +170,23 @@ def _staff_audit(action: str, staff_id: int, details: dict | None = None) -> Non
         return
     with transaction.atomic():
         audit(actor=Actor.system(), action=action, entity_type="staff_user", entity_id=staff_id, details=details)
+
+
+def stored_token(token_text: str) -> str:
+    """What simplejwt's outstanding-token row keeps of a refresh token: its SHA-256, never the
+    token, so that a row read from the database cannot be sent back to a refresh route."""
+    if not token_text or token_text.startswith("sha256:"):
+        return token_text
+    return "sha256:" + hashlib.sha256(token_text.encode()).hexdigest()
+
+
+def connect_outstanding_token_hashing() -> None:
+    """simplejwt writes the whole token into OutstandingToken.token on sign-in, rotation and
+    blacklisting (its own code, through save()): replace it before every write (ClientsConfig.ready)."""
+    from django.db.models.signals import pre_save
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    def hash_token(sender, instance, **kwargs):
+        instance.token = stored_token(instance.token)
+
+    pre_save.connect(hash_token, sender=OutstandingToken, weak=False, dispatch_uid="outstanding_token_hash")

@@ -167,7 +167,9 @@ AXES_CLIENT_IP_CALLABLE = "ltplabs.http.address.client_address"
 AXES_LOCKOUT_CALLABLE = "clients.admin.lockout.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True
 AXES_ENABLE_ADMIN = False  # its admin pages list the database handler's rows, which this handler never writes
-# A read-only file cannot take a session row: sessions then live in signed cookies.
+# Admin sessions in django_session under a hash of their key (ltplabs.http.sessions). A read-only
+# file cannot take a session row: sessions then live in signed cookies.
+SESSION_ENGINE = "ltplabs.http.sessions"
 if DATABASE_READ_ONLY:
     SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 
