@@ -107,6 +107,21 @@ def revoke(name: str, jti: str, expires_at: float, kind: str = "access") -> None
     transaction.on_commit(lambda: _publish(name))
 
 
+def expired_revoked_tokens(now):
+    """Revoked and used jtis whose token has expired anyway (`manage.py prune`)."""
+    return RevokedToken.objects.filter(expires_at__lt=math.floor(now.timestamp()))
+
+
+def obsolete_cutoffs(now):
+    """Cutoffs every token they end has outlived: a token issued before a cutoff expires within the
+    longest token lifetime after it (a refresh after the cutoff is refused, so no chain goes
+    further). Removing the row revives nothing (`manage.py prune`)."""
+    from rest_framework_simplejwt.settings import api_settings
+
+    longest = max(api_settings.REFRESH_TOKEN_LIFETIME, api_settings.ACCESS_TOKEN_LIFETIME).total_seconds()
+    return TokenCutoff.objects.filter(not_before_ms__lt=math.floor((now.timestamp() - longest - 60) * 1000))
+
+
 def use_once(name: str, jti: str, expires_at: float) -> bool:
     """Mark a client refresh token used; False when it had been used before (a replay)."""
     try:
