@@ -93,15 +93,18 @@ def test_development_runs_keep_their_development_keys(tmp_path):
 
 
 def test_gunicorn_refuses_an_example_or_short_key_in_one_json_line_naming_it(tmp_path):
-    attempts = {"JWT_SECRET": "qz7k", "DJANGO_SECRET_KEY": "compose-local-only-NOT-A-REAL-KEY-replace-me-0000000000000"}
+    attempts = {"JWT_SECRET": "qz7k", "DJANGO_SECRET_KEY": "compose-local-only-NOT-A-REAL-KEY-replace-me-0000000000000", "none": ""}
     errors = []
     for name, value in attempts.items():
         env = {**production_env(tmp_path, **{name: value}), "DJANGO_TLS": "0", "PORT": str(free_port())}
+        if name == "none":  # no token key at all: commands may run so, a server never
+            del env["JWT_SECRET"]
         result = subprocess.run([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "ltplabs.wsgi"], cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=120)  # fmt: skip
         assert result.returncode != 0 and result.stderr == "", result.stderr
         (error,) = [entry for entry in map(json.loads, result.stdout.splitlines()) if entry["level"] == "ERROR"]
         errors.append(error["message"])
-    record("gunicorn started with JWT_SECRET=qz7k, then with the old compose file's DJANGO_SECRET_KEY (DJANGO_DEBUG=0)",
-           kind="attack", tries=2, answered=f"refused {len(errors)} of 2", rows_lost=None, integrity="n/a")  # fmt: skip
+    record("gunicorn started with JWT_SECRET=qz7k, with the old compose file's DJANGO_SECRET_KEY, with no token key (DJANGO_DEBUG=0)",
+           kind="attack", tries=3, answered=f"refused {len(errors)} of 3", rows_lost=None, integrity="n/a")  # fmt: skip
     assert errors[0].startswith("JWT_SECRET is 4 bytes long") and errors[1].startswith("DJANGO_SECRET_KEY is an example value")
+    assert errors[2].startswith("JWT_SECRET or JWT_SIGNING_KEY is not set")
