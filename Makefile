@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 3000
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test test-postgres lint setup setup-dev clean bench bench-request bench-admin bench-audit bench-migrate image-check reliability
+.PHONY: run test test-postgres lint setup setup-dev clean bench bench-request bench-cpu bench-admin bench-audit bench-migrate image-check reliability
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench: setup-dev
 ## bench-request: one API request's time through the WSGI application in-process (POST /api/clients, reads); see bench/README.md
 bench-request: setup-dev
 	$(PY) bench/request_profile.py
+
+bench-cpu: setup-dev
+	$(PY) bench/worker_cpu.py
 
 ## bench-audit: deep audit-log pages (API and admin) on 2,000,000 rows (bench/data/audit-2m.db, made once)
 bench-audit: setup

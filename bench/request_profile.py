@@ -114,7 +114,8 @@ def main() -> None:
         try:
             b"".join(result)
         finally:
-            result.close()
+            if hasattr(result, "close"):  # GET /health's bare WSGI answer is a list
+                result.close()
         if not statuses[0].startswith(("200", "201")):
             raise SystemExit(f"{route}: {statuses[0]}")
 

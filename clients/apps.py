@@ -1,12 +1,13 @@
 from django.apps import AppConfig
 from django.conf import settings
 from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
 
 
 class ClientsConfig(AppConfig):
     default = True
     name = "clients"
-    verbose_name = "Clients"
+    verbose_name = _("Clients")
     default_auto_field = "django.db.models.AutoField"
 
     def ready(self):
@@ -33,3 +34,12 @@ class LTPLabsAdminConfig(admin_apps.AdminConfig):
 
     default = False
     default_site = "clients.sites.LTPLabsAdminSite"
+
+
+class SecondFactorConfig(AppConfig):
+    """django-otp's TOTP devices, named in the admin's app list (the library gives them no name)."""
+
+    name = "django_otp.plugins.otp_totp"
+    label = "otp_totp"
+    verbose_name = _("Second factor")
+    default_auto_field = "django.db.models.AutoField"

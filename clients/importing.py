@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from ltplabs.exceptions import Conflict
 
@@ -66,21 +67,25 @@ def read_rows(content: bytes, filename: str) -> list[dict[str, str]]:
         try:
             text = content.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise ImportFileError("The CSV file is not UTF-8 text.") from None
+            raise ImportFileError(_("The CSV file is not UTF-8 text.")) from None
         table = list(csv.reader(io.StringIO(text)))
     else:
-        raise ImportFileError("Give a .csv or an .xlsx file.")
+        raise ImportFileError(_("Give a .csv or an .xlsx file."))
     table = [row for row in table if any(cell.strip() for cell in row)]
     if not table:
-        raise ImportFileError("The file has no header row.")
+        raise ImportFileError(_("The file has no header row."))
     header = [cell.strip().lower() for cell in table[0]]
     unknown = [name for name in header if name and name not in COLUMNS]
     missing = [name for name in REQUIRED if name not in header]
     if unknown or missing:
-        parts = [f"unknown column(s): {', '.join(unknown)}" if unknown else "", f"missing: {', '.join(missing)}" if missing else ""]
-        raise ImportFileError(f"Columns are {', '.join(COLUMNS)}; " + "; ".join(part for part in parts if part) + ".")
+        parts = [
+            _("unknown column(s): %(names)s") % {"names": ", ".join(unknown)} if unknown else "",
+            _("missing: %(names)s") % {"names": ", ".join(missing)} if missing else "",
+        ]
+        said = "; ".join(part for part in parts if part)
+        raise ImportFileError(_("Columns are %(columns)s; %(problems)s.") % {"columns": ", ".join(COLUMNS), "problems": said})
     if len(table) - 1 > ROWS_MAX:
-        raise ImportFileError(f"At most {ROWS_MAX} rows in one file.")
+        raise ImportFileError(_("At most %(rows)d rows in one file.") % {"rows": ROWS_MAX})
     return [{name: (row[index].strip() if index < len(row) else "") for index, name in enumerate(header) if name} for row in table[1:]]
 
 
@@ -90,7 +95,7 @@ def _xlsx_rows(content: bytes) -> list[list[str]]:
     try:
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises zipfile, KeyError and its own errors for a bad file
-        raise ImportFileError("The XLSX file cannot be read.") from exc
+        raise ImportFileError(_("The XLSX file cannot be read.")) from exc
     sheet = book.worksheets[0]
     rows = [["" if cell is None else str(int(cell) if isinstance(cell, float) and cell.is_integer() else cell) for cell in row]
             for row in sheet.iter_rows(values_only=True)]  # fmt: skip

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from . import rules
 from .legacy_time import format_time, now
@@ -48,19 +49,19 @@ class ClientQuerySet(models.QuerySet):
 
 class Client(models.Model):
     id = models.AutoField(primary_key=True)
-    name = models.TextField()
-    email = models.TextField(unique=True)
-    password_hash = models.TextField()
-    company = models.TextField(null=True, blank=True)
-    phone = models.TextField(null=True, blank=True)
-    data_registo = LegacyDateTimeField("registered", default=now)
-    access_end_date = LegacyDateTimeField(null=True, blank=True)
-    is_active = models.BooleanField(default=True)
-    last_login_at = LegacyDateTimeField(null=True, blank=True)
-    notes = models.TextField(null=True, blank=True)
-    created_by = models.IntegerField(null=True, blank=True)
-    created_at = LegacyDateTimeField(default=now)
-    updated_at = LegacyDateTimeField(default=now)
+    name = models.TextField(_("name"))
+    email = models.TextField(_("email"), unique=True)
+    password_hash = models.TextField(_("password hash"))
+    company = models.TextField(_("company"), null=True, blank=True)
+    phone = models.TextField(_("phone"), null=True, blank=True)
+    data_registo = LegacyDateTimeField(_("registered"), default=now)
+    access_end_date = LegacyDateTimeField(_("access end date"), null=True, blank=True)
+    is_active = models.BooleanField(_("is active"), default=True)
+    last_login_at = LegacyDateTimeField(_("last login at"), null=True, blank=True)
+    notes = models.TextField(_("notes"), null=True, blank=True)
+    created_by = models.IntegerField(_("created by"), null=True, blank=True)
+    created_at = LegacyDateTimeField(_("created at"), default=now)
+    updated_at = LegacyDateTimeField(_("updated at"), default=now)
 
     objects = ClientQuerySet.as_manager()
 
@@ -68,6 +69,8 @@ class Client(models.Model):
         managed = False
         db_table = "clients"
         ordering = ("-created_at", "-id")
+        verbose_name = _("client")
+        verbose_name_plural = _("clients")
 
     def __str__(self):
         return f"{self.name} <{self.email}>"
@@ -79,17 +82,19 @@ class Client(models.Model):
 
 class Demo(models.Model):
     id = models.AutoField(primary_key=True)
-    slug = models.TextField(unique=True)
-    name = models.TextField()
-    description = models.TextField(null=True, blank=True)
-    url = models.TextField(null=True, blank=True)
-    is_active = models.BooleanField(default=True)
-    created_at = LegacyDateTimeField(default=now)
+    slug = models.TextField(_("slug"), unique=True)
+    name = models.TextField(_("name"))
+    description = models.TextField(_("description"), null=True, blank=True)
+    url = models.TextField(_("url"), null=True, blank=True)
+    is_active = models.BooleanField(_("is active"), default=True)
+    created_at = LegacyDateTimeField(_("created at"), default=now)
 
     class Meta:
         managed = False
         db_table = "demos"
         ordering = ("id",)
+        verbose_name = _("demo")
+        verbose_name_plural = _("demos")
 
     def __str__(self):
         return self.name
@@ -97,49 +102,62 @@ class Demo(models.Model):
 
 class ClientDemoAccess(models.Model):
     id = models.AutoField(primary_key=True)
-    client = models.ForeignKey(Client, models.DO_NOTHING, related_name="demo_access")
-    demo = models.ForeignKey(Demo, models.DO_NOTHING, related_name="access")
-    granted_at = LegacyDateTimeField(default=now)
-    expires_at = LegacyDateTimeField(null=True, blank=True)
-    granted_by = models.IntegerField(null=True, blank=True)
-    access_count = models.IntegerField(default=0)
-    last_accessed_at = LegacyDateTimeField(null=True, blank=True)
+    client = models.ForeignKey(Client, models.DO_NOTHING, related_name="demo_access", verbose_name=_("client"))
+    demo = models.ForeignKey(Demo, models.DO_NOTHING, related_name="access", verbose_name=_("demo"))
+    granted_at = LegacyDateTimeField(_("granted at"), default=now)
+    expires_at = LegacyDateTimeField(_("expires at"), null=True, blank=True)
+    granted_by = models.IntegerField(_("granted by"), null=True, blank=True)
+    access_count = models.IntegerField(_("access count"), default=0)
+    last_accessed_at = LegacyDateTimeField(_("last accessed at"), null=True, blank=True)
 
     class Meta:
         managed = False
         db_table = "client_demo_access"
         unique_together = (("client", "demo"),)
         ordering = ("id",)
-        verbose_name = "demo access"
-        verbose_name_plural = "demo access"
+        verbose_name = _("demo access")
+        verbose_name_plural = _("demo access")
 
     def __str__(self):
         return f"{self.demo_id} for client {self.client_id}"
 
 
 class AuditLog(models.Model):
-    ACTOR_TYPES = (("staff", "staff"), ("client", "client"), ("system", "system"))
+    ACTOR_TYPES = (("staff", _("staff")), ("client", _("client")), ("system", _("system")))
 
     id = models.AutoField(primary_key=True)
-    created_at = LegacyDateTimeField(default=now)
-    actor_type = models.TextField(choices=ACTOR_TYPES)
-    actor_id = models.IntegerField(null=True, blank=True)
-    action = models.TextField()
-    entity_type = models.TextField()
-    entity_id = models.IntegerField(null=True, blank=True)
-    details = models.JSONField(null=True, blank=True)
-    ip_address = models.TextField(null=True, blank=True)
-    user_agent = models.TextField(null=True, blank=True)
+    created_at = LegacyDateTimeField(_("created at"), default=now)
+    actor_type = models.TextField(_("actor type"), choices=ACTOR_TYPES)
+    actor_id = models.IntegerField(_("actor id"), null=True, blank=True)
+    action = models.TextField(_("action"))
+    entity_type = models.TextField(_("entity type"))
+    entity_id = models.IntegerField(_("entity id"), null=True, blank=True)
+    details = models.JSONField(_("details"), null=True, blank=True)
+    ip_address = models.TextField(_("ip address"), null=True, blank=True)
+    user_agent = models.TextField(_("user agent"), null=True, blank=True)
 
     class Meta:
         managed = False
         db_table = "audit_log"
         ordering = ("-created_at", "-id")
-        verbose_name = "audit log entry"
-        verbose_name_plural = "audit log"
+        verbose_name = _("audit log entry")
+        verbose_name_plural = _("audit log")
 
     def __str__(self):
-        return f"{format_time(self.created_at)} {self.action} {self.entity_type} {self.entity_id}"
+        return f"{format_time(self.created_at)} {self.action} {self.entity_name()}"
+
+    def entity_name(self) -> str:
+        """A client or staff user by name (one query: the admin's page title), anything else by type and id."""
+        if self.entity_id is not None and self.entity_type in ("client", "staff_user"):
+            if self.entity_type == "client":
+                name = Client.objects.filter(pk=self.entity_id).values_list("name", flat=True).first()
+            else:
+                from django.contrib.auth import get_user_model
+
+                name = get_user_model().objects.filter(pk=self.entity_id).values_list("username", flat=True).first()
+            if name:
+                return name
+        return f"{self.entity_type} {self.entity_id if self.entity_id is not None else ''}".strip()
 
 
 class ActiveClient(models.Model):

@@ -420,3 +420,42 @@ def access_update(*, actor: Actor, client_id: int, demo: str, expires_at: dateti
             },
         )
     return access
+
+
+# --- the staff second factor (clients.second_factor) ------------------------------------
+
+
+def staff_otp_enrol(*, actor: Actor, user, key: str, first_step: int) -> list[str]:
+    """A staff user's TOTP device, confirmed by a first code of time step `first_step`, and new
+    backup codes, replacing any device before; returns the backup codes (shown once)."""
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from .second_factor import BACKUP_CODES
+
+    with transaction.atomic():
+        replaced = TOTPDevice.objects.filter(user=user).delete()[0] > 0
+        StaticDevice.objects.filter(user=user).delete()
+        # last_t: the enrolment's code is spent, it cannot sign in afterwards.
+        TOTPDevice.objects.create(user=user, name="authenticator", key=key, confirmed=True, last_t=first_step)
+        backup = StaticDevice.objects.create(user=user, name="backup codes", confirmed=True)
+        codes = [StaticToken.random_token() for _ in range(BACKUP_CODES)]
+        StaticToken.objects.bulk_create(StaticToken(device=backup, token=code) for code in codes)
+        audit(
+            actor=actor, action="staff.otp_enrol", entity_type="staff_user", entity_id=user.pk,
+            details={"backup_codes": len(codes), "replaced": replaced},
+        )  # fmt: skip
+    return codes
+
+
+def staff_otp_remove(*, actor: Actor, staff_id: int) -> int:
+    """Remove a staff user's second factor (its TOTP device and backup codes); the number of devices removed."""
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    with transaction.atomic():
+        removed = TOTPDevice.objects.filter(user_id=staff_id).delete()[1].get(TOTPDevice._meta.label, 0)
+        removed += StaticDevice.objects.filter(user_id=staff_id).delete()[1].get(StaticDevice._meta.label, 0)
+        if removed:
+            audit(actor=actor, action="staff.otp_remove", entity_type="staff_user", entity_id=staff_id, details={"devices": removed})
+    return removed

@@ -1,10 +1,12 @@
 """Probes for Kubernetes and operators; no authentication, plain Django (no DRF) to stay cheap."""
 
+import functools
 import json
 import logging
+from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_safe
@@ -17,17 +19,24 @@ logger = logging.getLogger(__name__)
 
 
 def _database_problem() -> str | None:
-    file_problem = getattr(connection, "file_problem", None)
+    db = connections[DEFAULT_DB_ALIAS]  # once: each use of the `connection` proxy is a context-local lookup
+    file_problem = getattr(db, "file_problem", None)
     problem = file_problem() if file_problem else None
     if problem:
-        connection.close()  # the next request opens the file at the path afresh, or fails clearly
+        db.close()  # the next request opens the file at the path afresh, or fails clearly
         return problem
     try:
-        with connection.cursor() as cursor:
+        db.ensure_connection()
+        # The driver's own cursor: a SELECT 1 needs none of Django's wrapping (query logging,
+        # parameter conversion, error translation), which cost the probe a tenth of its time.
+        cursor = db.connection.cursor()
+        try:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except DatabaseError as exc:
-        connection.close()
+        finally:
+            cursor.close()
+    except (DatabaseError, db.Database.Error) as exc:
+        db.close()
         return str(exc)
     return None
 
@@ -42,7 +51,7 @@ def _report(problem: str | None) -> dict:
     return {
         "status": "unhealthy" if problem else "healthy",
         "database": "disconnected" if problem else "connected",
-        "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
     }
 
 
@@ -83,10 +92,12 @@ def ready(request):
     return _answer(None, schema="ok", static_files="ok")
 
 
-def security_headers() -> list[tuple[str, str]]:
-    """The headers SecurityMiddleware and XFrameOptionsMiddleware add to a plain-HTTP answer, from
-    the settings they read (HSTS only goes on HTTPS answers, and the probe is plain HTTP)."""
-    headers = []
+@functools.cache
+def probe_headers() -> tuple[tuple[str, str], ...]:
+    """The probe's content type and the headers SecurityMiddleware and XFrameOptionsMiddleware add
+    to a plain-HTTP answer, from the settings they read (HSTS only goes on HTTPS answers, and the
+    probe is plain HTTP). Settings do not change in a running process: worked out once."""
+    headers = [("Content-Type", "application/json")]
     if settings.SECURE_CONTENT_TYPE_NOSNIFF:
         headers.append(("X-Content-Type-Options", "nosniff"))
     if settings.SECURE_REFERRER_POLICY:
@@ -95,7 +106,7 @@ def security_headers() -> list[tuple[str, str]]:
     if settings.SECURE_CROSS_ORIGIN_OPENER_POLICY:
         headers.append(("Cross-Origin-Opener-Policy", settings.SECURE_CROSS_ORIGIN_OPENER_POLICY))
     headers.append(("X-Frame-Options", getattr(settings, "X_FRAME_OPTIONS", "DENY").upper()))
-    return headers
+    return tuple(headers)
 
 
 def health_application(environ, start_response):
@@ -106,8 +117,7 @@ def health_application(environ, start_response):
     X-Request-ID. No access line is logged for it (the request-log middleware does not run)."""
     problem = _database_problem()
     payload = json.dumps(_report(problem)).encode()
-    headers = [("Content-Type", "application/json"), *security_headers()]
-    headers += [("Content-Length", str(len(payload))), ("X-Request-ID", request_id(environ))]
+    headers = [*probe_headers(), ("Content-Length", str(len(payload))), ("X-Request-ID", request_id(environ))]
     start_response("503 Service Unavailable" if problem else "200 OK", headers)
     return [] if environ.get("REQUEST_METHOD") == "HEAD" else [payload]
 

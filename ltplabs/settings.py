@@ -49,6 +49,10 @@ INSTALLED_APPS = [
     "health",
     "database",
     "axes",
+    # The staff second factor (clients.second_factor): TOTP devices and backup codes.
+    "django_otp",
+    "clients.apps.SecondFactorConfig",  # django_otp.plugins.otp_totp, with a name
+    "django_otp.plugins.otp_static",
 ]
 
 MIDDLEWARE = [
@@ -62,9 +66,13 @@ MIDDLEWARE = [
     # The admin's sessions, user and messages; skipped for /api/, whose requests carry a bearer
     # token and no cookie (ltplabs.http.middleware.browser_only). CSRF stays Django's own, for all.
     "ltplabs.http.middleware.SessionMiddleware",
+    # The admin's language (its switch, else the browser's Accept-Language); the API stays English.
+    "ltplabs.http.middleware.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "ltplabs.http.middleware.AuthenticationMiddleware",
+    # request.user.otp_device: the device this admin session signed in with (django-otp).
+    "ltplabs.http.middleware.OTPMiddleware",
     "ltplabs.http.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: turns a locked-out admin login into its 429 page.
@@ -167,6 +175,15 @@ AXES_CLIENT_IP_CALLABLE = "ltplabs.http.address.client_address"
 AXES_LOCKOUT_CALLABLE = "clients.admin.lockout.lockout_response"
 AXES_DISABLE_ACCESS_LOG = True
 AXES_ENABLE_ADMIN = False  # its admin pages list the database handler's rows, which this handler never writes
+# The staff second factor (clients.second_factor): off, optional (staff with a confirmed TOTP
+# device must give a code) or required (every staff sign-in needs a confirmed device).
+STAFF_2FA = env("STAFF_2FA", "optional")
+if STAFF_2FA not in ("off", "optional", "required"):
+    raise ImproperlyConfigured(f"STAFF_2FA must be off, optional or required, not {STAFF_2FA!r}.")
+OTP_TOTP_ISSUER = "LTP Labs"
+# Device pages never show a TOTP key or a backup code, not even to a superuser.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
 # Admin sessions in django_session under a hash of their key (ltplabs.http.sessions). A read-only
 # file cannot take a session row: sessions then live in signed cookies.
 SESSION_ENGINE = "ltplabs.http.sessions"
@@ -181,7 +198,11 @@ BCRYPT_ROUNDS = env_int("BCRYPT_ROUNDS", 12)
 if BCRYPT_ROUNDS < 10 or BCRYPT_ROUNDS > 15:
     raise ImproperlyConfigured("BCRYPT_ROUNDS must be between 10 and 15.")
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
+# The admin and the landing page in English and European Portuguese (locale/pt_PT, compiled .mo
+# committed beside its .po); dates and numbers follow the language chosen.
+LANGUAGES = [("en", "English"), ("pt-pt", "Português")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -23,6 +23,8 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path(".well-known/jwks.json", jwks, name="jwks"),
     path("admin/", admin.site.urls),
+    # The admin's language switch: Django's set_language (POST, CSRF-checked).
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", landing, name="landing"),
 ]
 

@@ -49,7 +49,9 @@ def page(chromium):
 
 def shot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    # animations="disabled": the admin's links fade their colours (0.15 s), so a shot right after a
+    # switch to dark mode would catch them half-way.
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, animations="disabled")
 
 
 def sign_in(page, gateway) -> None:
@@ -341,3 +343,124 @@ def test_import_shows_a_dry_run_refuses_a_file_with_one_bad_row_and_imports_a_go
         created = db.execute("SELECT COUNT(*) FROM clients WHERE email LIKE '%@event.example'").fetchone()[0]
         audited = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'client.create' AND actor_type = 'staff'").fetchone()[0]
     assert (created, audited) == (5, 5)
+
+
+# --- the second factor and the language switch (STAFF_2FA, locale/pt_PT) ----------------------
+
+
+def totp_code(secret_text: str, steps_ahead: int = 0) -> str:
+    """The code an authenticator app shows for the secret the enrolment page printed."""
+    from base64 import b32decode
+
+    from django_otp.oath import TOTP
+
+    return f"{TOTP(b32decode(secret_text.replace(' ', '')), drift=steps_ahead).token():06d}"
+
+
+def sign_in_with_code(page, gateway, code: str | None, password: str = PASSWORD) -> None:
+    page.goto(f"{gateway.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", STAFF)
+    page.fill("#id_password", password)
+    if code is not None:
+        page.fill("#id_otp", code)
+    page.click("#login-form input[type=submit]")
+
+
+def sign_out(page) -> None:
+    page.click("#logout-form button")
+    page.wait_for_selector("#content")
+
+
+def test_staff_enrol_a_second_factor_by_qr_code_then_sign_in_with_a_code_and_a_backup_code(page, gateway):
+    sign_in(page, gateway)
+    requests = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.click("#second-factor-link")
+    page.wait_for_selector("#otp-qr svg")
+    assert all(url.startswith(gateway.url) for url in requests), requests  # the QR code is drawn inline
+    secret = page.inner_text("#otp-secret")
+    assert len(secret.replace(" ", "")) == 32
+    shot_at_widths(page, "40-second-factor-enrol-qr")
+    page.fill("#id_code", totp_code(secret))
+    page.click("#otp-enrol-form input[type=submit]")
+    page.wait_for_selector("#backup-codes")
+    backup = page.locator("#backup-codes ul.ltp-codes li").all_inner_texts()
+    assert len(backup) == 10
+    shot_at_widths(page, "41-second-factor-backup-codes")
+    page.click("#otp-continue")
+    page.wait_for_url(f"{gateway.url}/admin/")
+    sign_out(page)
+
+    sign_in_with_code(page, gateway, None)  # the password alone no longer signs in
+    page.wait_for_selector(".errornote")
+    missing = page.inner_text(".errornote")
+    sign_in_with_code(page, gateway, None, password="a-wrong-password")
+    page.wait_for_selector(".errornote")
+    assert page.inner_text(".errornote") == missing  # a missing code reads as a wrong password
+    shot(page, "42-sign-in-code-missing")
+    sign_in_with_code(page, gateway, totp_code(secret, 1))  # a step ahead: the enrolment spent this step's code
+    page.wait_for_url(f"{gateway.url}/admin/")
+    shot(page, "43-signed-in-with-a-code")
+    sign_out(page)
+
+    sign_in_with_code(page, gateway, backup[0])
+    page.wait_for_url(f"{gateway.url}/admin/")
+    sign_out(page)
+    sign_in_with_code(page, gateway, backup[0])  # each backup code signs in once
+    page.wait_for_selector(".errornote")
+    assert page.url.startswith(f"{gateway.url}/admin/login/")
+    with sqlite3.connect(f"file:{gateway.db_path}?mode=ro", uri=True) as db:
+        enrolments = db.execute("SELECT entity_type, actor_type FROM audit_log WHERE action = 'staff.otp_enrol'").fetchall()
+    assert enrolments == [("staff_user", "staff")]
+
+
+def test_required_second_factor_leads_a_staff_user_to_enrol_before_any_page(page, gateway_factory):
+    gateway = gateway_factory(clients=20, STAFF_2FA="required")
+    manage({**gateway.env, "DJANGO_DEBUG": "1"}, "create_dev_staff", "--username", STAFF, "--password", PASSWORD)
+    page.goto(f"{gateway.url}/admin/")
+    page.fill("#id_username", STAFF)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#otp-required")
+    assert "/admin/second-factor/" in page.url
+    shot(page, "44-second-factor-required")
+    page.goto(f"{gateway.url}/admin/clients/client/")
+    assert "/admin/second-factor/" in page.url and page.locator("#result_list").count() == 0
+    page.fill("#id_code", totp_code(page.inner_text("#otp-secret")))
+    page.click("#otp-enrol-form input[type=submit]")
+    page.click("#otp-continue")
+    page.goto(f"{gateway.url}/admin/clients/client/")
+    assert page.locator("#result_list tbody tr").count() == 20
+
+
+def test_the_language_switch_turns_the_admin_portuguese(page, gateway, chromium):
+    sign_in(page, gateway)
+    page.select_option("#language-choice", "pt-pt")
+    page.click("#language-switch button")
+    page.wait_for_selector("html[lang=pt-pt]")
+    assert "Clientes ativos" in page.inner_text(".ltp-intro") and "Ações recentes" in page.inner_text("#recent-actions-module")
+    shot_at_widths(page, "50-pt-dashboard")
+    page.goto(f"{gateway.url}/admin/clients/client/?o=5")
+    assert "Prolongar o acesso por 30 dias" in page.inner_text("select[name=action]")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1400
+    shot_at_widths(page, "51-pt-clients")
+    page.locator("#result_list tbody tr th a").first.click()
+    page.wait_for_url(re.compile(r"/admin/clients/client/\d+/change/"))
+    assert "histórico de auditoria" in page.inner_text(".object-tools").lower()  # the admin writes its tools in capitals
+    shot_at_widths(page, "52-pt-client")
+    page.goto(f"{gateway.url}/admin/clients/auditlog/")
+    assert "HORA (UTC)" in page.inner_text("#result_list thead")
+    shot_at_widths(page, "53-pt-audit-log")
+    page.select_option("#language-choice", "en")
+    page.click("#language-switch button")
+    page.wait_for_selector("html[lang=en]")
+    assert "TIME (UTC)" in page.inner_text("#result_list thead")
+
+    context = chromium.new_context(viewport={"width": 1400, "height": 900}, locale="pt-PT")
+    try:
+        portuguese = context.new_page()
+        portuguese.goto(f"{gateway.url}/admin/login/")
+        assert portuguese.get_attribute("#login-form input[type=submit]", "value") == "Iniciar sessão"  # Accept-Language: pt-PT
+        shot(portuguese, "54-pt-login-by-accept-language")
+    finally:
+        context.close()

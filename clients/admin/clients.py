@@ -28,8 +28,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
-from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy, ngettext, ngettext_lazy
 
 from clients import rules, services
 from clients.importing import COLUMNS as IMPORT_COLUMNS
@@ -43,7 +42,7 @@ from ltplabs.exceptions import Conflict, NotFound
 
 from .forms import BulkExtendForm, BulkGrantForm, BulkRevokeForm, ClientAddForm, ClientChangeForm, DemoAccessForm, ExtendForm, ImportForm
 
-STATUS_LABELS = {status: status.capitalize() for status in rules.STATUSES}
+STATUS_LABELS = {rules.ACTIVE: gettext_lazy("Active"), rules.EXPIRED: gettext_lazy("Expired"), rules.INACTIVE: gettext_lazy("Inactive")}
 CSV_COLUMNS = ("id", "name", "email", "company", "phone", "status", "days_remaining", "demo_count", "data_registo", "access_end_date")
 
 
@@ -81,7 +80,7 @@ class AdminClientQuerySet(ClientQuerySet):
 
 
 class StatusFilter(admin.SimpleListFilter):
-    title = "status"
+    title = gettext_lazy("status")
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
@@ -94,11 +93,11 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 class ExpiringFilter(admin.SimpleListFilter):
-    title = _lazy("expiring")
+    title = gettext_lazy("expiring")
     parameter_name = "expiring"
 
     def lookups(self, request, model_admin):
-        return [(str(days), _lazy("within %(days)s days") % {"days": days}) for days in EXPIRING_WINDOWS]
+        return [(str(days), gettext_lazy("within %(days)s days") % {"days": days}) for days in EXPIRING_WINDOWS]
 
     def queryset(self, request, queryset):
         if self.value():
@@ -110,7 +109,7 @@ class ExpiringFilter(admin.SimpleListFilter):
 
 
 class DemoFilter(admin.SimpleListFilter):
-    title = "demo"
+    title = gettext_lazy("demo")
     parameter_name = "demo"
 
     def lookups(self, request, model_admin):
@@ -131,13 +130,13 @@ class DemoAccessInline(WritableUnlessReadOnly, admin.TabularInline):
     fields = ("demo", "expires_at", "granted_at", "granted_by_name", "access_count", "last_accessed_at")
     readonly_fields = ("granted_at", "granted_by_name", "access_count", "last_accessed_at")
     extra = 0
-    verbose_name = "demo access"
-    verbose_name_plural = "demo access (expiry empty: follows the client's end of access)"
+    verbose_name = gettext_lazy("demo access")
+    verbose_name_plural = gettext_lazy("demo access (expiry empty: follows the client's end of access)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("demo")
 
-    @admin.display(description=_lazy("granted by"))
+    @admin.display(description=gettext_lazy("granted by"))
     def granted_by_name(self, access):
         return staff_name(access.granted_by)
 
@@ -147,7 +146,7 @@ class ClientAdmin(admin.ModelAdmin):
     list_display = ("name", "email", "company", "status_display", "days_remaining_display", "demo_count", "registered")
     list_display_links = ("name", "email")
     search_fields = ("name", "email", "company")
-    search_help_text = "Name, e-mail or company (part of it)."
+    search_help_text = gettext_lazy("Name, e-mail or company (part of it).")
     list_filter = (StatusFilter, ExpiringFilter, "company", DemoFilter)
     date_hierarchy = "data_registo"
     ordering = ("-created_at", "-id")
@@ -180,12 +179,12 @@ class ClientAdmin(admin.ModelAdmin):
             return self.add_fieldsets
         fieldsets = [
             (None, {"fields": ("name", "email", "company", "phone", "notes")}),
-            ("Access", {"fields": ("status_display", "is_active", "access_end_date", "days_remaining_display")}),
+            (_("Access"), {"fields": ("status_display", "is_active", "access_end_date", "days_remaining_display")}),
         ]
         if self.has_change_permission(request, obj):
             fieldsets[0][1]["fields"] += ("version", "seen_audit_id")  # hidden: the stale-save check (forms.py)
-            fieldsets.append(("Password", {"fields": ("password",)}))
-        fieldsets.append(("Record", {"fields": ("data_registo", "last_login_at", "created_by_name", "created_at", "updated_at")}))
+            fieldsets.append((_("Password"), {"fields": ("password",)}))
+        fieldsets.append((_("Record"), {"fields": ("data_registo", "last_login_at", "created_by_name", "created_at", "updated_at")}))
         return fieldsets
 
     def get_form(self, request, obj=None, **kwargs):
@@ -219,24 +218,24 @@ class ClientAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="status")
+    @admin.display(description=gettext_lazy("status"))
     def status_display(self, obj):
         return status_badge(obj.status)
 
     # Soonest end first; no end date is the longest access of all, so it sorts last (first, reversed).
-    @admin.display(description=_lazy("days left"), ordering=F("access_end_date").asc(nulls_last=True))
+    @admin.display(description=gettext_lazy("days left"), ordering=F("access_end_date").asc(nulls_last=True))
     def days_remaining_display(self, obj):
         return days_left_words(obj.is_active, obj.access_end_date, now())
 
-    @admin.display(description=_lazy("demos"))
+    @admin.display(description=gettext_lazy("demos"))
     def demo_count(self, obj):
         return obj.demo_count
 
-    @admin.display(description=_lazy("created by"))
+    @admin.display(description=gettext_lazy("created by"))
     def created_by_name(self, obj):
         return staff_name(obj.created_by)
 
-    @admin.display(description=_lazy("registered"), ordering="data_registo")
+    @admin.display(description=gettext_lazy("registered"), ordering="data_registo")
     def registered(self, obj):
         return date_format(obj.data_registo, "SHORT_DATE_FORMAT") if obj.data_registo else ""
 
@@ -280,18 +279,21 @@ class ClientAdmin(admin.ModelAdmin):
 
     # --- actions ---
 
-    def _run(self, request, queryset, service, done: str, **kwargs) -> None:
+    def _run(self, request, queryset, service, done, **kwargs) -> None:
+        """Each chosen client through `service`; `done` (an ngettext_lazy of %(count)d) says what was done."""
         ids = list(queryset.values_list("pk", flat=True))
         for client_id in ids:
             service(actor=actor(request), client_id=client_id, **kwargs)
-        noun = "client" if len(ids) == 1 else "clients"
-        self.message_user(request, f"{done} {len(ids)} {noun}.", messages.SUCCESS if ids else messages.WARNING)
+        self.message_user(request, done % {"count": len(ids)}, messages.SUCCESS if ids else messages.WARNING)
 
-    @admin.action(description="Extend access by 30 days", permissions=["change"])
+    @admin.action(description=gettext_lazy("Extend access by 30 days"), permissions=["change"])
     def extend_30_days(self, request, queryset):
-        self._run(request, queryset, services.client_extend, "Extended access by 30 days for", days=30)
+        done = ngettext_lazy(
+            "Extended access by 30 days for %(count)d client.", "Extended access by 30 days for %(count)d clients.", "count"
+        )
+        self._run(request, queryset, services.client_extend, done, days=30)
 
-    @admin.action(description=_lazy("Extend access by N days…"), permissions=["change"])
+    @admin.action(description=gettext_lazy("Extend access by N days…"), permissions=["change"])
     def extend_days(self, request, queryset):
         return self._with_form(request, queryset, BulkExtendForm, "extend_days", self._extend_days)
 
@@ -302,7 +304,7 @@ class ClientAdmin(admin.ModelAdmin):
             "Extended access by %(days)d days for %(count)d client.", "Extended access by %(days)d days for %(count)d clients.", len(ids)
         ) % {"days": data["days"], "count": len(ids)}
 
-    @admin.action(description=_lazy("Grant a demo…"), permissions=["grant"])
+    @admin.action(description=gettext_lazy("Grant a demo…"), permissions=["grant"])
     def grant_demo(self, request, queryset):
         return self._with_form(request, queryset, BulkGrantForm, "grant_demo", self._grant_demo)
 
@@ -319,7 +321,7 @@ class ClientAdmin(admin.ModelAdmin):
             message += " " + _("%(had)d had it already (unchanged).") % {"had": had}
         return message
 
-    @admin.action(description=_lazy("Revoke a demo…"), permissions=["revoke"])
+    @admin.action(description=gettext_lazy("Revoke a demo…"), permissions=["revoke"])
     def revoke_demo(self, request, queryset):
         return self._with_form(request, queryset, BulkRevokeForm, "revoke_demo", self._revoke_demo)
 
@@ -361,17 +363,20 @@ class ClientAdmin(admin.ModelAdmin):
             },
         )
 
-    @admin.action(description="Deactivate", permissions=["activate"])
+    @admin.action(description=gettext_lazy("Deactivate"), permissions=["activate"])
     def deactivate(self, request, queryset):
-        self._run(request, queryset.filter(is_active=True), services.client_deactivate, "Deactivated")
+        done = ngettext_lazy("Deactivated %(count)d client.", "Deactivated %(count)d clients.", "count")
+        self._run(request, queryset.filter(is_active=True), services.client_deactivate, done)
 
-    @admin.action(description="Reactivate", permissions=["activate"])
+    @admin.action(description=gettext_lazy("Reactivate"), permissions=["activate"])
     def reactivate(self, request, queryset):
-        self._run(request, queryset.filter(is_active=False), services.client_reactivate, "Reactivated")
+        done = ngettext_lazy("Reactivated %(count)d client.", "Reactivated %(count)d clients.", "count")
+        self._run(request, queryset.filter(is_active=False), services.client_reactivate, done)
 
-    @admin.action(description="Sign out everywhere", permissions=["change"])
+    @admin.action(description=gettext_lazy("Sign out everywhere"), permissions=["change"])
     def sign_out_everywhere(self, request, queryset):
-        self._run(request, queryset, services.client_sign_out_everywhere, "Signed out everywhere")
+        done = ngettext_lazy("Signed out everywhere %(count)d client.", "Signed out everywhere %(count)d clients.", "count")
+        self._run(request, queryset, services.client_sign_out_everywhere, done)
 
     # --- the audit history link and the CSV export ---
 

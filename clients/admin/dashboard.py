@@ -2,6 +2,8 @@
 
 from typing import Any
 
+from django.utils.translation import gettext as _
+
 from clients.legacy_time import now
 from clients.selectors import dashboard
 
@@ -17,9 +19,9 @@ def dashboard_context(request) -> dict[str, Any]:
     return {
         "dashboard": data,
         "can_extend": request.user.has_perm("clients.change_client"),
-        "sign_ins_chart": column_chart(data["sign_ins"], title="Sign-ins per day, last 30 days", label_every=5),
+        "sign_ins_chart": column_chart(data["sign_ins"], title=_("Sign-ins per day, last 30 days"), label_every=5),
         "sign_ins_total": sum(bar.value for bar in data["sign_ins"]),
-        "demo_opens_chart": row_chart(data["demo_opens"], title="Demo opens per demo, last 30 days"),
+        "demo_opens_chart": row_chart(data["demo_opens"], title=_("Demo opens per demo, last 30 days")),
         "demo_opens_total": sum(bar.value for bar in data["demo_opens"]),
-        "new_clients_chart": column_chart(data["new_clients"], title="New clients per month, last 12 months"),
+        "new_clients_chart": column_chart(data["new_clients"], title=_("New clients per month, last 12 months")),
     }

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
+from django.utils.translation import gettext_lazy as _
 
 from clients.models import Demo
 from clients.sites import ReadOnlyAdmin
@@ -20,15 +21,15 @@ class DemoAdmin(ReadOnlyAdmin):
     fields = ("name", "slug", "description", "url", "is_active", "created_at", "clients_with_access", "total_accesses", "last_accessed_at")
     readonly_fields = fields
 
-    @admin.display(description="clients with access")
+    @admin.display(description=_("clients with access"))
     def clients_with_access(self, demo):
         clients = reverse("admin:clients_client_changelist") + "?" + urlencode({"demo": demo.id})
         return format_html('<a href="{}">{}</a>', clients, demo.usage.clients_with_access)
 
-    @admin.display(description="total accesses")
+    @admin.display(description=_("total accesses"))
     def total_accesses(self, demo):
         return demo.usage.total_accesses
 
-    @admin.display(description="last accessed")
+    @admin.display(description=_("last accessed"))
     def last_accessed_at(self, demo):
         return demo.usage.last_accessed_at

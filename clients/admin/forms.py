@@ -3,6 +3,8 @@
 from django import forms
 from django.contrib.admin import widgets
 from django.core.exceptions import ValidationError
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from clients import rules, selectors
@@ -11,18 +13,25 @@ from clients.passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, validate_p
 
 
 class ClientAddForm(forms.ModelForm):
-    name = forms.CharField(max_length=rules.NAME_MAX_CHARS)
-    email = forms.EmailField(max_length=rules.EMAIL_MAX_CHARS)
+    name = forms.CharField(label=_("Name"), max_length=rules.NAME_MAX_CHARS)
+    email = forms.EmailField(label=_("E-mail"), max_length=rules.EMAIL_MAX_CHARS)
     password = forms.CharField(
+        label=_("Password"),
         widget=forms.PasswordInput(render_value=False),
         strip=False,
-        help_text=f"Stored as a bcrypt hash; {PASSWORD_MIN_BYTES} to {PASSWORD_MAX_BYTES} bytes.",
+        help_text=format_lazy(_("Stored as a bcrypt hash; {min} to {max} bytes."), min=PASSWORD_MIN_BYTES, max=PASSWORD_MAX_BYTES),
     )
-    company = forms.CharField(max_length=rules.COMPANY_MAX_CHARS, required=False, empty_value=None)
-    phone = forms.CharField(max_length=rules.PHONE_MAX_CHARS, required=False, empty_value=None)
-    notes = forms.CharField(max_length=rules.NOTES_MAX_CHARS, required=False, empty_value=None, widget=forms.Textarea(attrs={"rows": 3}))
+    company = forms.CharField(label=_("Company"), max_length=rules.COMPANY_MAX_CHARS, required=False, empty_value=None)
+    phone = forms.CharField(label=_("Phone"), max_length=rules.PHONE_MAX_CHARS, required=False, empty_value=None)
+    notes = forms.CharField(
+        label=_("Notes"), max_length=rules.NOTES_MAX_CHARS, required=False, empty_value=None, widget=forms.Textarea(attrs={"rows": 3})
+    )
     access_days = forms.IntegerField(
-        min_value=1, max_value=rules.ACCESS_DAYS_MAX, initial=rules.ACCESS_DAYS_DEFAULT, help_text="Access ends this many days from now."
+        label=_("Access days"),
+        min_value=1,
+        max_value=rules.ACCESS_DAYS_MAX,
+        initial=rules.ACCESS_DAYS_DEFAULT,
+        help_text=_("Access ends this many days from now."),
     )
 
     class Meta:
@@ -41,11 +50,11 @@ class ClientAddForm(forms.ModelForm):
 
 class ClientChangeForm(ClientAddForm):
     password = forms.CharField(
-        label="New password",
+        label=_("New password"),
         widget=forms.PasswordInput(render_value=False),
         strip=False,
         required=False,
-        help_text="Leave empty to keep the current password. Stored as a bcrypt hash; the current one is never shown.",
+        help_text=_("Leave empty to keep the current password. Stored as a bcrypt hash; the current one is never shown."),
     )
     access_days = None
     # The version of the client the page showed, and its newest audit entry then: a save over a
@@ -70,10 +79,13 @@ class ClientChangeForm(ClientAddForm):
         current = Client.objects.select_for_update().get(pk=self.instance.pk)
         if cleaned.get("version") != rules.client_etag(current):
             changes = selectors.client_changes_since(current.pk, cleaned.get("seen_audit_id") or 0)
-            said = "; ".join(changes) if changes else "a change outside the gateway (no audit entry)"
+            said = "; ".join(changes) if changes else gettext("a change outside the gateway (no audit entry)")
             raise ValidationError(
-                f"This client was changed since you opened this page: {said}. Nothing was saved; "
-                "reload the page to see the current values, then make your change again."
+                gettext(
+                    "This client was changed since you opened this page: %(changes)s. Nothing was saved; "
+                    "reload the page to see the current values, then make your change again."
+                )
+                % {"changes": said}
             )
         return cleaned
 

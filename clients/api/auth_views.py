@@ -25,6 +25,7 @@ from ltplabs.api.views import APIView, GatewayView
 from ltplabs.http.address import client_address
 
 from .authentication import StaffJWTAuthentication
+from .second_factor import SecondFactorStep
 
 
 def staff_subject(token) -> str:
@@ -39,7 +40,7 @@ def check_chain(token) -> None:
         raise InvalidToken("The session has ended; sign in again.")
 
 
-class StaffTokenObtainSerializer(jwt_serializers.TokenObtainPairSerializer):
+class StaffTokenObtainSerializer(jwt_serializers.TokenObtainPairSerializer, SecondFactorStep):
     default_error_messages = {"no_active_account": "Invalid user name or password, or not an active staff user."}
 
     @classmethod

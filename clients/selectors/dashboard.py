@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import Count, Q
+from django.utils.translation import gettext as _
 
 from clients import rules
 from clients.legacy_time import format_time
@@ -96,7 +97,7 @@ def new_clients_per_month(at: datetime, *, months: int = CHART_MONTHS) -> list[B
     """Clients created per calendar month (UTC), the last `months` months, zeros kept."""
     year, month = at.year, at.month
     labels = []
-    for _ in range(months):
+    for _step in range(months):
         labels.append(f"{year:04d}-{month:02d}")
         year, month = (year, month - 1) if month > 1 else (year - 1, 12)
     labels.reverse()
@@ -116,6 +117,9 @@ def latest_audit(limit: int = LATEST_AUDIT) -> list[dict[str, Any]]:
     ]
 
 
+ACTOR_TYPE_NAMES = dict(AuditLog.ACTOR_TYPES)  # "system", said in the admin's language
+
+
 class AuditNames:
     """Staff users and clients of some audit rows by name: two queries for any number of rows."""
 
@@ -124,11 +128,11 @@ class AuditNames:
 
     def actor(self, entry: AuditLog) -> str:
         if entry.actor_id is None:
-            return entry.actor_type
+            return str(ACTOR_TYPE_NAMES.get(entry.actor_type, entry.actor_type))
         if entry.actor_type == "staff":
-            return self.staff.get(entry.actor_id, f"staff {entry.actor_id}")
+            return self.staff.get(entry.actor_id) or _("staff %(id)s") % {"id": entry.actor_id}
         if entry.actor_type == "client":
-            return self.clients.get(entry.actor_id, f"client {entry.actor_id}")
+            return self.clients.get(entry.actor_id) or _("client %(id)s") % {"id": entry.actor_id}
         return f"{entry.actor_type} {entry.actor_id}"
 
     def client_id(self, entry: AuditLog) -> int | None:
@@ -136,12 +140,15 @@ class AuditNames:
 
     def entity(self, entry: AuditLog) -> str:
         if entry.entity_type == "client" and entry.entity_id is not None:
-            return self.clients.get(entry.entity_id, f"client {entry.entity_id}")
+            return self.clients.get(entry.entity_id) or _("client %(id)s") % {"id": entry.entity_id}
+        if entry.entity_type == "staff_user" and entry.entity_id is not None and entry.entity_id in self.staff:
+            return self.staff[entry.entity_id]
         return f"{entry.entity_type} {entry.entity_id if entry.entity_id is not None else ''}".strip()
 
 
 def audit_names(entries: list[AuditLog]) -> AuditNames:
     staff_ids = {entry.actor_id for entry in entries if entry.actor_type == "staff" and entry.actor_id is not None}
+    staff_ids |= {entry.entity_id for entry in entries if entry.entity_type == "staff_user" and entry.entity_id is not None}
     client_ids = {entry.actor_id for entry in entries if entry.actor_type == "client" and entry.actor_id is not None}
     client_ids |= {entry.entity_id for entry in entries if entry.entity_type == "client" and entry.entity_id is not None}
     staff = dict(get_user_model().objects.filter(pk__in=staff_ids).values_list("pk", "username")) if staff_ids else {}

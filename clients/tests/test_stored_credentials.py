@@ -66,7 +66,7 @@ def test_the_migration_hashes_tokens_an_earlier_release_stored_whole_and_ends_ba
     with connection.cursor() as cursor:  # as the earlier release wrote them, past our hooks
         cursor.execute("UPDATE token_blacklist_outstandingtoken SET token = %s WHERE jti = %s", [str(refresh), refresh["jti"]])
     Session.objects.create(session_key="barekey12345678", session_data="x", expire_date="2999-01-01T00:00:00Z")
-    migration = importlib.import_module("clients.migrations.0004_nothing_usable_at_rest")
+    migration = importlib.import_module("clients.migrations.0005_nothing_usable_at_rest")
     migration.hash_stored_credentials(apps, None)
     assert OutstandingToken.objects.get(jti=refresh["jti"]).token.startswith("sha256:")
     assert not Session.objects.exists()

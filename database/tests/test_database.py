@@ -177,8 +177,8 @@ def legacy_objects(path: Path) -> list[tuple]:
         objects = db.execute(
             "SELECT type, name, sql FROM sqlite_master WHERE name IN "
             "(SELECT name FROM sqlite_master WHERE name NOT LIKE 'auth_%' AND name NOT LIKE 'django_%' "
-            "AND name NOT LIKE 'token_blacklist_%' AND name NOT LIKE 'axes_%' AND name NOT LIKE 'sqlite_%' "
-            "AND name NOT LIKE 'gateway_%') ORDER BY name"  # gateway_*: the gateway's own tables (migrations)
+            "AND name NOT LIKE 'token_blacklist_%' AND name NOT LIKE 'axes_%' AND name NOT LIKE 'otp_%' AND name NOT LIKE 'sqlite_%' "
+            "AND name NOT LIKE 'gateway_%') ORDER BY name"  # gateway_*, otp_*: the gateway's own tables (migrations)
         ).fetchall()
         counts = [
             db.execute(f"SELECT COUNT(*), COALESCE(SUM(id), 0) FROM {table}").fetchone()
@@ -197,7 +197,14 @@ def test_initdb_on_an_existing_file_adds_only_djangos_tables(sample_db_file):
     assert legacy_objects(sample_db_file) == before
     db = sqlite3.connect(sample_db_file)
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"auth_user", "django_session", "token_blacklist_outstandingtoken", "django_migrations", "gateway_idempotency_key"} <= tables
+    assert {
+        "auth_user",
+        "django_session",
+        "token_blacklist_outstandingtoken",
+        "django_migrations",
+        "gateway_idempotency_key",
+        "otp_totp_totpdevice",
+    } <= tables
     db.close()
 
 

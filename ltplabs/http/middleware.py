@@ -1,9 +1,13 @@
+import os
 import re
-import uuid
 
+from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
+from django.middleware import locale
+from django.utils import translation
+from django_otp import middleware as otp
 
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -11,7 +15,7 @@ _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 def request_id(environ: dict) -> str:
     """A request's id: the caller's X-Request-ID, when it sent a sane one, else a new one."""
     given = environ.get("HTTP_X_REQUEST_ID", "")
-    return given if _VALID_ID.fullmatch(given) else uuid.uuid4().hex
+    return given if _VALID_ID.fullmatch(given) else os.urandom(16).hex()  # 32 hex digits, as a uuid4 gave, in a fifth of the time
 
 
 class RequestIDMiddleware:
@@ -33,9 +37,9 @@ API_PREFIX = "/api/"
 def browser_only(middleware_class):
     """middleware_class, skipped for the token API's requests (paths under /api/).
 
-    Sessions, the session user and messages serve the admin's browser sessions. The API
-    authenticates each request by its bearer token and never reads a cookie (it has no session
-    authentication), so for it they would only cost time (~0.1 ms a request).
+    Sessions, the session user, messages and the second factor's device serve the admin's browser
+    sessions. The API authenticates each request by its bearer token and never reads a cookie (it
+    has no session authentication), so for it they would only cost time (~0.1 ms a request).
     """
 
     class BrowserOnly(middleware_class):
@@ -52,3 +56,19 @@ def browser_only(middleware_class):
 SessionMiddleware = browser_only(sessions.SessionMiddleware)
 AuthenticationMiddleware = browser_only(auth.AuthenticationMiddleware)
 MessageMiddleware = browser_only(messages.MessageMiddleware)
+OTPMiddleware = browser_only(otp.OTPMiddleware)
+
+
+class LocaleMiddleware(locale.LocaleMiddleware):
+    """The admin's language: the one its switch chose, else the browser's Accept-Language.
+
+    The API answers in LANGUAGE_CODE and negotiates nothing. Its requests still set that language,
+    because the language is the thread's: a worker that just served an admin page in Portuguese
+    would otherwise answer the API's next request in Portuguese too.
+    """
+
+    def __call__(self, request):
+        if request.path_info.startswith(API_PREFIX):
+            translation.activate(settings.LANGUAGE_CODE)
+            return self.get_response(request)
+        return super().__call__(request)

@@ -99,16 +99,17 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def file_problem(self) -> str | None:
         """Why the file this connection opened is no longer the one at the path, if it is not."""
-        if self.is_in_memory_db() or self.path.startswith("file:"):
+        path = self.path
+        if path.startswith("file:") or self.is_in_memory_db():
             return None
         try:
-            stat = os.stat(self.path)
+            stat = os.stat(path)
         except FileNotFoundError:
-            return f"database file {self.path} is missing"
+            return f"database file {path} is missing"
         except OSError as exc:
-            return f"database file {self.path} cannot be read: {exc.strerror}"
-        if not os.access(self.path, os.R_OK):
-            return f"database file {self.path} cannot be read"
+            return f"database file {path} cannot be read: {exc.strerror}"
+        if not os.access(path, os.R_OK):
+            return f"database file {path} cannot be read"
         if self.opened_inode is not None and self.connection is not None and self.opened_inode != (stat.st_dev, stat.st_ino):
-            return f"database file {self.path} was replaced while open"
+            return f"database file {path} was replaced while open"
         return None

@@ -17,7 +17,7 @@ def hash_stored_credentials(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clients", "0003_token_revocation"),
+        ("clients", "0004_translated_labels"),
         ("token_blacklist", "0013_alter_blacklistedtoken_options_and_more"),
         ("sessions", "0001_initial"),
     ]
