@@ -15,8 +15,10 @@ RUN --mount=type=secret,id=pip_ca \
  && /opt/venv/bin/pip uninstall -y -q pip setuptools
 COPY . /app
 WORKDIR /app
-# collectstatic imports the settings, which refuse to load without keys: these two exist for this step only.
-RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=build-only-not-a-secret JWT_SECRET=build-only-not-a-secret \
+# collectstatic imports the settings, which refuse to load without strong keys: this step makes two
+# random ones that live only in its environment (no layer, no image setting keeps them).
+RUN key() { /opt/venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(64))'; } \
+ && DJANGO_DEBUG=0 DJANGO_SECRET_KEY="$(key)" JWT_SECRET="$(key)" \
     /opt/venv/bin/python manage.py collectstatic --noinput -v 0 \
  && /opt/venv/bin/python -m compileall -q /app
 

@@ -76,16 +76,19 @@ logconfig_dict = {
 
 
 def on_starting(server):
-    """Refuse to start, in one log line, on settings that cannot serve: a missing key, or static
-    files that were never collected (every admin page would be a 500 behind a green /health)."""
+    """Refuse to start, in one log line, on settings that cannot serve: a missing, short or example
+    key (ltplabs/env.py, settings.JWT_KEYS_MISSING), or static files that were never collected
+    (every admin page would be a 500 behind a green /health)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ltplabs.settings")
     from django.core.exceptions import ImproperlyConfigured
 
     try:
         prepare_metrics_dir(server)
+        from django.conf import settings
+
         from ltplabs.staticfiles import static_files_problem
 
-        problem = static_files_problem()
+        problem = settings.JWT_KEYS_MISSING or static_files_problem()
     except ImproperlyConfigured as exc:
         problem = str(exc)
     if problem:

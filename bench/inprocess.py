@@ -1,6 +1,7 @@
 """What the in-process benchmarks (admin_pages.py, audit_pages.py) share: the gateway's settings on a bench file."""
 
 import os
+import secrets
 from pathlib import Path
 
 
@@ -10,8 +11,8 @@ def use_bench_settings(db: Path) -> None:
         DJANGO_SETTINGS_MODULE="ltplabs.settings",
         DJANGO_DEBUG="0",
         DJANGO_TLS="0",
-        DJANGO_SECRET_KEY="bench-only-django-secret-key",
-        JWT_SECRET="bench-only-jwt-secret-0123456789abcdef",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        JWT_SECRET=secrets.token_urlsafe(40),
         DATABASE_PATH=str(db),
         DJANGO_LOG_LEVEL="WARNING",
         DJANGO_ACCESS_LOG="0",

@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "bench" / "data" / "clients-10000.db"
 HASH = "$2b$10$.F1S/9sN1v/GCvIeXCBqi.nsCy/bbhJtTjTAsZdVdPighTlkhYFzK"
-ROUTES = ("POST /api/clients", "GET /api/clients/1", "GET /api/clients", "GET /api/clients?limit=1000")
+ROUTES = ("POST /api/clients", "GET /api/clients/1", "GET /api/clients", "GET /api/clients?limit=1000", "GET /api/me")
+CLIENT_ROUTES = ("GET /api/me",)  # called with a client's token, the others with a staff user's
 
 
 def prepare(workdir: Path) -> Path:
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=500, help="requests per round (3 rounds)")
     parser.add_argument("--profile", action="store_true", help="then cProfile one round of each route (top 30, cumulative)")
     parser.add_argument("--metrics", action="store_true", help="with /metrics on, counting into multiprocess files as a worker does")
+    parser.add_argument("--es256", action="store_true", help="tokens signed with a new ES256 JWT_SIGNING_KEY (default: HS256, JWT_SECRET)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="ltplabs-request-profile-"))
@@ -57,6 +59,13 @@ def main() -> None:
         DJANGO_SECRET_KEY=secrets.token_urlsafe(48), JWT_SECRET=secrets.token_urlsafe(48),
         DATABASE_PATH=str(database), DJANGO_ALLOWED_HOSTS="127.0.0.1", DJANGO_CACHE_DIR=str(workdir / "cache"),
     )  # fmt: skip
+    if args.es256:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        os.environ["JWT_SIGNING_KEY"] = pem.decode()
     if args.metrics:  # before prometheus_client is imported: it picks its mode then
         (workdir / "metrics").mkdir()
         os.environ.update(METRICS_TOKEN=secrets.token_hex(16), PROMETHEUS_MULTIPROC_DIR=str(workdir / "metrics"))
@@ -77,6 +86,11 @@ def main() -> None:
     user = get_user_model().objects.create_user("request-profile", password=secrets.token_urlsafe(16), is_staff=True)
     user.user_permissions.set(Permission.objects.filter(content_type__app_label="clients"))
     authorization = f"Bearer {AccessToken.for_user(user)}"
+    from clients.api.tokens import tokens_for_client
+    from clients.models import Client
+
+    client = Client.objects.active().first()
+    client_authorization = f"Bearer {tokens_for_client(client, [])['access']}"
     emails = itertools.count(1)
     tag = secrets.token_hex(4)
 
@@ -92,7 +106,8 @@ def main() -> None:
             "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
             "SERVER_PORT": "3000", "HTTP_HOST": "127.0.0.1", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
             "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr, "REMOTE_ADDR": "127.0.0.1",
-            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)), "HTTP_AUTHORIZATION": authorization,
+            "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+            "HTTP_AUTHORIZATION": client_authorization if route in CLIENT_ROUTES else authorization,
         }  # fmt: skip
         statuses = []
         result = application(environ, lambda status, headers, exc_info=None: statuses.append(status))
@@ -111,7 +126,8 @@ def main() -> None:
         return 0
 
     metrics = "on" if args.metrics else "off"
-    print(f"{'route':40s} {'ms/request':>10s}  (best of 3 rounds of {args.n}; in-process, no HTTP server; metrics {metrics})")
+    signing = "ES256" if args.es256 else "HS256"
+    print(f"{'route':40s} {'ms/request':>10s}  (best of 3 rounds of {args.n}; in-process, no HTTP server; metrics {metrics}; {signing})")
     for route in args.routes:
         for _ in range(20):
             call(route)

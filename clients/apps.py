@@ -13,11 +13,14 @@ class ClientsConfig(AppConfig):
     def ready(self):
         from .api import openapi  # noqa: F401  (registers the OpenAPI descriptions of our authenticators)
         from .api.authentication import connect_staff_signals
+        from .api.tokens import install_staff_backend
 
         connect_staff_signals()
-        from .revocation import connect_user_signals
+        install_staff_backend()
+        from .revocation import connect_outstanding_token_hashing, connect_user_signals
 
         connect_user_signals()
+        connect_outstanding_token_hashing()
 
         if settings.DATABASE_READ_ONLY:
             # Signing in to the admin would write auth_user.last_login to a read-only file.

@@ -125,7 +125,12 @@ def _release(claimed: IdempotencyKey) -> None:
     IdempotencyKey.objects.filter(pk=claimed.pk, started_at=claimed.started_at, response_status__isnull=True).delete()
 
 
+def expired_idempotency_keys(now: datetime):
+    """Keys older than IDEMPOTENCY_HOURS (`manage.py prune` removes them in batches)."""
+    return IdempotencyKey.objects.filter(created_at__lt=now - timedelta(hours=settings.IDEMPOTENCY_HOURS))
+
+
 def prune_idempotency_keys(now: datetime) -> int:
     """Remove keys older than IDEMPOTENCY_HOURS; how many went."""
-    deleted, _ = IdempotencyKey.objects.filter(created_at__lt=now - timedelta(hours=settings.IDEMPOTENCY_HOURS)).delete()
+    deleted, _ = expired_idempotency_keys(now).delete()
     return deleted

@@ -8,6 +8,7 @@ cache (CACHE_URL); each process keeps what it read for FRESH_SECONDS, so a reque
 lookup and each process reads the cache once per subject per FRESH_SECONDS.
 """
 
+import hashlib
 import math
 import time
 
@@ -106,6 +107,21 @@ def revoke(name: str, jti: str, expires_at: float, kind: str = "access") -> None
     transaction.on_commit(lambda: _publish(name))
 
 
+def expired_revoked_tokens(now):
+    """Revoked and used jtis whose token has expired anyway (`manage.py prune`)."""
+    return RevokedToken.objects.filter(expires_at__lt=math.floor(now.timestamp()))
+
+
+def obsolete_cutoffs(now):
+    """Cutoffs every token they end has outlived: a token issued before a cutoff expires within the
+    longest token lifetime after it (a refresh after the cutoff is refused, so no chain goes
+    further). Removing the row revives nothing (`manage.py prune`)."""
+    from rest_framework_simplejwt.settings import api_settings
+
+    longest = max(api_settings.REFRESH_TOKEN_LIFETIME, api_settings.ACCESS_TOKEN_LIFETIME).total_seconds()
+    return TokenCutoff.objects.filter(not_before_ms__lt=math.floor((now.timestamp() - longest - 60) * 1000))
+
+
 def use_once(name: str, jti: str, expires_at: float) -> bool:
     """Mark a client refresh token used; False when it had been used before (a replay)."""
     try:
@@ -169,3 +185,23 @@ def _staff_audit(action: str, staff_id: int, details: dict | None = None) -> Non
         return
     with transaction.atomic():
         audit(actor=Actor.system(), action=action, entity_type="staff_user", entity_id=staff_id, details=details)
+
+
+def stored_token(token_text: str) -> str:
+    """What simplejwt's outstanding-token row keeps of a refresh token: its SHA-256, never the
+    token, so that a row read from the database cannot be sent back to a refresh route."""
+    if not token_text or token_text.startswith("sha256:"):
+        return token_text
+    return "sha256:" + hashlib.sha256(token_text.encode()).hexdigest()
+
+
+def connect_outstanding_token_hashing() -> None:
+    """simplejwt writes the whole token into OutstandingToken.token on sign-in, rotation and
+    blacklisting (its own code, through save()): replace it before every write (ClientsConfig.ready)."""
+    from django.db.models.signals import pre_save
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    def hash_token(sender, instance, **kwargs):
+        instance.token = stored_token(instance.token)
+
+    pre_save.connect(hash_token, sender=OutstandingToken, weak=False, dispatch_uid="outstanding_token_hash")

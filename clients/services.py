@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from ltplabs.exceptions import Conflict, InvalidCredentials, NotFound, PreconditionFailed
+from ltplabs.http.sessions import end_sessions
 
 from . import revocation, rules
 from .audit import Actor, audit, insert
@@ -342,6 +343,15 @@ def staff_event(*, actor: Actor, action: str, staff_id: int, details: dict | Non
         return
     with transaction.atomic():
         audit(actor=actor, action=action, entity_type="staff_user", entity_id=staff_id, details=details)
+
+
+def staff_sign_out_everywhere(*, actor: Actor, staff_id: int) -> None:
+    """Every token of the staff user issued before now stops working, and its admin sessions end."""
+    with transaction.atomic():
+        revocation.end_all(revocation.subject("staff", staff_id))
+        sessions = end_sessions(staff_id)
+        audit(actor=actor, action="staff.logout", entity_type="staff_user", entity_id=staff_id,
+              details={"everywhere": True, "admin_sessions_ended": sessions})  # fmt: skip
 
 
 def client_sign_out_everywhere(*, actor: Actor, client_id: int) -> None:

@@ -32,8 +32,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from exc
 
 
-def secret(name: str, dev_default: str, *, debug: bool) -> str:
-    """A secret from NAME, or from the file named by NAME_FILE (a mounted Kubernetes Secret)."""
+# Values that are public because this repository prints them (the development defaults in
+# settings.py, the compose file, the k8s examples, the README and docs): never a key outside
+# development. The markers catch their variants ("…-replace-me-2"); tests/test_keys.py checks
+# that every key-like value in those files is refused.
+EXAMPLE_KEY_MARKERS = ("not-a-real", "replace-me", "do-not-deploy", "dev-only", "build-only", "example", "changeme", "change-me")
+
+
+def secret(name: str, dev_default: str, *, debug: bool, min_length: int = 0, unit: str = "characters", required: bool = True) -> str:
+    """A secret from NAME, or from the file named by NAME_FILE (a mounted Kubernetes Secret).
+
+    Outside development, with a min_length, a shorter value (characters, or bytes in UTF-8) or a
+    known example value stops start-up with a sentence naming NAME; so does a missing one, when
+    required. The development default applies only with debug."""
     value = os.environ.get(name, "")
     path = os.environ.get(f"{name}_FILE", "")
     if not value and path:
@@ -42,13 +53,36 @@ def secret(name: str, dev_default: str, *, debug: bool) -> str:
         except OSError as exc:
             raise ImproperlyConfigured(f"{name}_FILE names {path}, which cannot be read: {exc.strerror}.") from exc
     if value:
+        if min_length and not debug:
+            refuse_weak(name, value, min_length, unit)
         return value
-    if debug:
-        return dev_default
-    raise ImproperlyConfigured(
-        f"{name} is not set: the gateway refuses to start outside development without it "
-        f"(set {name} or {name}_FILE, or DJANGO_DEBUG=1 for a development run)."
+    if debug or not required:
+        return dev_default if debug else ""
+    raise ImproperlyConfigured(not_set(name))
+
+
+def not_set(name: str, alternative: str = "") -> str:
+    """The sentence that refuses a start without the secret `name` (or `alternative`)."""
+    either = f" or {alternative}" if alternative else ""
+    return (
+        f"{name}{either} is not set: the gateway refuses to start outside development without it "
+        f"(set {name}, {name}_FILE{either}, or DJANGO_DEBUG=1 for a development run)."
     )
+
+
+def refuse_weak(name: str, value: str, min_length: int, unit: str) -> None:
+    length = len(value.encode()) if unit == "bytes" else len(value)
+    if length < min_length:
+        raise ImproperlyConfigured(
+            f"{name} is {length} {unit} long: outside development it must be at least {min_length} "
+            f"(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(64))')."
+        )
+    folded = value.lower()
+    if any(marker in folded for marker in EXAMPLE_KEY_MARKERS):
+        raise ImproperlyConfigured(
+            f"{name} is an example value printed in this repository or its docs: anyone can read it. "
+            f"Set a key of your own (e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(64))')."
+        )
 
 
 def postgres_database(url: str) -> dict:

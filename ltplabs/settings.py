@@ -11,13 +11,25 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from ltplabs.env import env, env_bool, env_int, postgres_database, secret, sqlite_path
+from ltplabs import signing_keys
+from ltplabs.env import env, env_bool, env_int, not_set, postgres_database, secret, sqlite_path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = secret("DJANGO_SECRET_KEY", "dev-only-insecure-django-secret-key-do-not-deploy", debug=DEBUG)
-JWT_SECRET = secret("JWT_SECRET", "dev-only-insecure-jwt-secret-do-not-deploy", debug=DEBUG)
+SECRET_KEY = secret("DJANGO_SECRET_KEY", "dev-only-insecure-django-secret-key-do-not-deploy", debug=DEBUG, min_length=50)
+# ES256 keys (PEM, current first) when given; else HS256 with JWT_SECRET, which is then checked
+# (clients.api.tokens signs and verifies with whichever it is). Commands that never sign or check
+# a token (prune, backup, initdb) run without either, so that their pods hold no key: serving
+# (ltplabs/wsgi.py, gunicorn.conf.py), `check --deploy` and the token backend refuse instead.
+_signing_pem = secret("JWT_SIGNING_KEY", "", debug=DEBUG, required=False)
+JWT_SIGNING_KEYS = signing_keys.parse(_signing_pem) if _signing_pem else []
+JWT_SECRET = secret(
+    "JWT_SECRET", "dev-only-insecure-jwt-secret-do-not-deploy", debug=DEBUG, min_length=0 if JWT_SIGNING_KEYS else 32, unit="bytes",
+    required=False,
+)  # fmt: skip
+JWT_KEYS_MISSING = None if JWT_SIGNING_KEYS or JWT_SECRET else not_set("JWT_SECRET", "JWT_SIGNING_KEY")
+JWT_ISSUER = env("JWT_ISSUER", "ltplabs-gateway")
 
 ALLOWED_HOSTS = [h.strip() for h in env("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in env("DJANGO_CSRF_TRUSTED_ORIGINS").split(",") if o.strip()]
@@ -172,7 +184,9 @@ OTP_TOTP_ISSUER = "LTP Labs"
 # Device pages never show a TOTP key or a backup code, not even to a superuser.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
-# A read-only file cannot take a session row: sessions then live in signed cookies.
+# Admin sessions in django_session under a hash of their key (ltplabs.http.sessions). A read-only
+# file cannot take a session row: sessions then live in signed cookies.
+SESSION_ENGINE = "ltplabs.http.sessions"
 if DATABASE_READ_ONLY:
     SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
 
@@ -269,8 +283,9 @@ REST_FRAMEWORK = {
 
 # A refresh chain ends this long after the sign-in that started it (clients.api.auth_views).
 JWT_SESSION_MAX_HOURS = env_int("JWT_SESSION_MAX_HOURS", 168)
+# The algorithm, keys, `iss` and per-kind `aud` are clients.api.tokens.GatewayTokenBackend's.
 SIMPLE_JWT = {
-    "ALGORITHM": "HS256",
+    "ALGORITHM": "ES256" if JWT_SIGNING_KEYS else "HS256",
     "SIGNING_KEY": JWT_SECRET,
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
     "REFRESH_TOKEN_LIFETIME": timedelta(hours=env_int("JWT_REFRESH_HOURS", 24)),
@@ -301,8 +316,9 @@ DJANGO_TLS = env_bool("DJANGO_TLS", not DEBUG)
 if DJANGO_TLS:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = True
-    # The kubelet probes speak plain HTTP to the pod.
-    SECURE_REDIRECT_EXEMPT = [r"^health(/.*)?$"]
+    # The kubelet probes speak plain HTTP to the pod, and so may a verifier in the cluster fetching
+    # the public keys (nothing secret in them).
+    SECURE_REDIRECT_EXEMPT = [r"^health(/.*)?$", r"^\.well-known/jwks\.json$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000)

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.decorators.http import require_safe
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from ltplabs.http.jwks import jwks
 from ltplabs.http.metrics import metrics_view
 
 
@@ -20,6 +21,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("health.urls")),
     path("metrics", metrics_view, name="metrics"),
+    path(".well-known/jwks.json", jwks, name="jwks"),
     path("admin/", admin.site.urls),
     # The admin's language switch: Django's set_language (POST, CSRF-checked).
     path("i18n/", include("django.conf.urls.i18n")),

@@ -13,6 +13,11 @@ from django.utils.module_loading import import_string  # noqa: E402
 
 from ltplabs.http.metrics import metrics_application  # noqa: E402
 
+if settings.JWT_KEYS_MISSING:  # commands may run without a token key; a server never does
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(settings.JWT_KEYS_MISSING)
+
 health_application = import_string(settings.HEALTH_APPLICATION)
 
 

@@ -16,7 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TESTS = ["tests/test_faults.py", "tests/test_security.py", "tests/test_schemathesis.py", "tests/test_signin.py", "tests/test_programs.py"]
+TESTS = [
+    "tests/test_faults.py",
+    "tests/test_security.py",
+    "tests/test_schemathesis.py",
+    "tests/test_signin.py",
+    "tests/test_keys.py",
+    "tests/test_signing.py",
+    "tests/test_at_rest.py",
+    "tests/test_programs.py",
+]
 # Run again on a throwaway PostgreSQL (scripts/with-postgres.sh): the rigs of several gunicorns
 # sharing one database and one redis-server, and the programs' concurrent opens.
 POSTGRES_TESTS = ["tests/test_signin.py", "tests/test_programs.py"]

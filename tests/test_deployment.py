@@ -146,14 +146,75 @@ def test_base_runs_one_gateway_replica_recreated_on_the_sqlite_volume():
 def test_base_takes_its_keys_from_secrets():
     spec = pod_spec(find(render("base"), "Deployment", "api-gateway"))
     volumes = {volume["name"]: volume for volume in spec["volumes"]}
+    (gateway,) = spec["containers"]
+    signing_file = Path(env_of(gateway)["JWT_SIGNING_KEY_FILE"]["value"])
+    assert signing_file.name == "JWT_SIGNING_KEY"
+    signing_mount = mounts_of(gateway)[str(signing_file.parent)]
+    assert volumes[signing_mount["name"]]["secret"]["secretName"] == "gateway-signing-key" and signing_mount["readOnly"]
     for container in spec["containers"] + spec["initContainers"]:
         env = env_of(container)
-        assert env["JWT_SECRET"]["valueFrom"]["secretKeyRef"] == {"name": "database-secret", "key": "JWT_SECRET"}
+        assert "JWT_SECRET" not in env
         key_file = Path(env["DJANGO_SECRET_KEY_FILE"]["value"])
         mount = mounts_of(container)[str(key_file.parent)]
         assert volumes[mount["name"]]["secret"]["secretName"] == "api-gateway-secret"
         assert "DJANGO_SECRET_KEY" not in env or "valueFrom" in env["DJANGO_SECRET_KEY"]
         assert env["DJANGO_DEBUG"]["value"] == "0"
+
+
+def secrets_of(spec: dict) -> set[str]:
+    """Every Secret a pod can read: mounted, or through env and envFrom."""
+    names = {volume["secret"]["secretName"] for volume in spec.get("volumes", []) if "secret" in volume}
+    for volume in spec.get("volumes", []):
+        for source in volume.get("projected", {}).get("sources", []):
+            if "secret" in source:
+                names.add(source["secret"]["name"])
+    for container in spec.get("containers", []) + spec.get("initContainers", []):
+        for item in container.get("env", []):
+            if "secretKeyRef" in item.get("valueFrom", {}):
+                names.add(item["valueFrom"]["secretKeyRef"]["name"])
+        for source in container.get("envFrom", []):
+            if "secretRef" in source:
+                names.add(source["secretRef"]["name"])
+    return names
+
+
+def test_only_the_gateway_container_holds_a_token_key_in_every_folder():
+    """The signing key can mint any token: the gateway's own container mounts it, no init
+    container, CronJob or consumer gets it, and no pod at all gets JWT_SECRET."""
+    holders = []
+    for folder in KUSTOMIZATIONS:
+        for doc in render(folder):
+            if doc["kind"] not in ("Deployment", "StatefulSet", "DaemonSet", "CronJob", "Job", "Pod"):
+                continue
+            spec = pod_spec(doc) if doc["kind"] != "Pod" else doc["spec"]
+            for container in spec.get("containers", []) + spec.get("initContainers", []):
+                assert "JWT_SECRET" not in env_of(container), f"{folder}: {doc['metadata']['name']}/{container['name']}"
+                mounted = {mount["name"] for mount in container.get("volumeMounts", [])}
+                signing = {v["name"] for v in spec.get("volumes", []) if v.get("secret", {}).get("secretName") == "gateway-signing-key"}
+                if mounted & signing:
+                    holders.append((folder, doc["kind"], doc["metadata"]["name"], container["name"]))
+            if "gateway-signing-key" in secrets_of(spec):
+                assert doc["kind"] == "Deployment" and doc["metadata"]["name"] == "api-gateway", f"{folder}: {doc['metadata']['name']}"
+            assert "database-secret" not in secrets_of(spec), f"{folder}: {doc['metadata']['name']}"
+    gateways = {folder for folder, kind, name, container in holders}
+    assert all(holder[1:] == ("Deployment", "api-gateway", "api-gateway") for holder in holders), holders
+    assert {"base", "overlays/postgres"} <= gateways
+
+
+def test_every_key_file_a_container_names_is_mounted_in_every_folder():
+    # The PostgreSQL overlay once emptied every container's volumeMounts (a delete directive on
+    # `name`, where the merge key is mountPath): its pods named key files that were not there.
+    missing = []
+    for folder in KUSTOMIZATIONS:
+        for doc in render(folder):
+            if doc["kind"] not in ("Deployment", "CronJob"):
+                continue
+            spec = pod_spec(doc)
+            for container in spec.get("containers", []) + spec.get("initContainers", []):
+                for name, item in env_of(container).items():
+                    if name.endswith("_FILE") and str(Path(item["value"]).parent) not in mounts_of(container):
+                        missing.append(f"{folder}: {doc['metadata']['name']}/{container['name']} {name}")
+    assert missing == []
 
 
 def test_base_init_container_runs_initdb_only_on_an_existing_file():
@@ -311,7 +372,10 @@ def test_compose_creates_the_database_then_starts_the_gateway_on_the_same_volume
     assert data_volume(gateway) in compose["volumes"]
     for service in (database, gateway):
         assert service["environment"]["DATABASE_PATH"] == "/data/ltplabs.db"
-        assert "NOT-A-REAL" in service["environment"]["JWT_SECRET"]
+        # No key in the file: a development run by default, real keys from the environment otherwise.
+        environment = service["environment"]
+        assert environment["DJANGO_DEBUG"] == "${DJANGO_DEBUG:-1}"
+        assert all(environment[name] == f"${{{name}:-}}" for name in ("DJANGO_SECRET_KEY", "JWT_SIGNING_KEY", "JWT_SECRET"))
 
 
 # --- production settings --------------------------------------------------------------------
@@ -332,7 +396,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
 def test_check_deploy_fails_on_a_weak_secret_key(tmp_path):
     result = manage(production_env(tmp_path, DJANGO_SECRET_KEY="short"), "check", "--deploy", "--fail-level", "WARNING", check=False)
     assert result.returncode != 0
-    assert "security.W009" in result.stderr
+    assert "DJANGO_SECRET_KEY is 5 characters long" in result.stderr
 
 
 def test_keys_can_come_from_mounted_files(tmp_path):

@@ -45,33 +45,43 @@ def connect_staff_signals() -> None:
     m2m_changed.connect(forget_staff_users, sender=Group.permissions.through, dispatch_uid="forget_staff_users_group_perms")
 
 
-# Access tokens this process has verified: raw token -> (its exp, the validated token). A
-# token's signature and claims are checked once; afterwards only its expiry is (a verified
-# token cannot become valid in another way, and the key is the process's own). Checking the
-# HMAC and claims is ~0.12 ms of every API request. The user behind it is still looked up
-# (get_user below), so deactivation and lost permissions are not cached here.
+# Access tokens this process has verified: (kind, raw token) -> (its exp, the validated token).
+# A token's signature and claims are checked once; afterwards only its expiry is (a verified
+# token cannot become valid in another way, and the keys are the process's own). Checking the
+# HMAC and claims is ~0.12 ms of every API request, an ES256 signature more. Revocation and the
+# user or client behind it are still checked on every request, so signing out, deactivation and
+# lost permissions are not cached here.
 VERIFIED_TOKENS_MAX = 1024
-_verified_tokens: dict[bytes, tuple[float, object]] = {}
+_verified_tokens: dict[tuple[str, bytes], tuple[float, object]] = {}
+
+
+def remembered(kind: str, raw_token: bytes):
+    verified = _verified_tokens.get((kind, raw_token))
+    return verified[1] if verified is not None and time.time() < verified[0] else None
+
+
+def remember(kind: str, raw_token: bytes, token) -> None:
+    exp = token.get("exp")
+    if isinstance(exp, int | float):
+        if len(_verified_tokens) >= VERIFIED_TOKENS_MAX:
+            _verified_tokens.clear()
+        _verified_tokens[(kind, raw_token)] = (exp, token)
 
 
 class StaffJWTAuthentication(JWTAuthentication):
     """simplejwt access tokens of active staff users."""
 
     def get_validated_token(self, raw_token):
-        verified = _verified_tokens.get(raw_token)
-        if verified is not None and time.time() < verified[0]:
-            return refuse_revoked(verified[1])
+        verified = remembered("staff", raw_token)
+        if verified is not None:
+            return refuse_revoked(verified)
         try:
             token = super().get_validated_token(raw_token)
         except InvalidToken:
             if is_valid(ClientAccessToken, raw_token):
                 raise exceptions.PermissionDenied("A client token cannot be used on staff routes.") from None
             raise
-        exp = token.get("exp")
-        if isinstance(exp, int | float):
-            if len(_verified_tokens) >= VERIFIED_TOKENS_MAX:
-                _verified_tokens.clear()
-            _verified_tokens[raw_token] = (exp, token)
+        remember("staff", raw_token, token)
         return refuse_revoked(token)
 
     def get_user(self, validated_token):
@@ -132,12 +142,15 @@ class ClientJWTAuthentication(BaseAuthentication):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Bearer <token>'.")
-        try:
-            token = ClientAccessToken(parts[1].decode("ascii"))
-        except (TokenError, UnicodeDecodeError):
-            if is_valid(AccessToken, parts[1]):
-                raise exceptions.PermissionDenied("A staff token cannot be used on client routes.") from None
-            raise exceptions.AuthenticationFailed("The token is invalid or expired.") from None
+        token = remembered("client", parts[1])
+        if token is None:
+            try:
+                token = ClientAccessToken(parts[1].decode("ascii"))
+            except (TokenError, UnicodeDecodeError):
+                if is_valid(AccessToken, parts[1]):
+                    raise exceptions.PermissionDenied("A staff token cannot be used on client routes.") from None
+                raise exceptions.AuthenticationFailed("The token is invalid or expired.") from None
+            remember("client", parts[1], token)
         if revocation.is_revoked(revocation.subject("client", token.get("client_id")), token):
             raise exceptions.AuthenticationFailed("The token is invalid or expired.")
         client = Client.objects.filter(pk=token.get("client_id")).first()

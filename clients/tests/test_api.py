@@ -372,14 +372,15 @@ def client_login(anon_api, email, password="ltplabs-demo"):
 
 
 def test_client_login_gives_tokens_naming_the_client_and_its_demos(anon_api):
-    from rest_framework_simplejwt.tokens import UntypedToken
+    from clients.api.tokens import ClientAccessToken
 
     client = make_client("c@example.com", demos=["pricing-lab", "inventory-sim"])
     Demo.objects.filter(slug="inventory-sim").update(is_active=False)  # disabled after the grant
     response = client_login(anon_api, "C@EXAMPLE.com")
     assert response.status_code == 200
-    claims = UntypedToken(response.json()["access"]).payload
+    claims = ClientAccessToken(response.json()["access"]).payload
     assert claims["client_id"] == client.id and claims["demos"] == ["pricing-lab"] and claims["token_type"] == "client_access"
+    assert claims["aud"] == "ltplabs-client" and claims["iss"] == "ltplabs-gateway"
     assert AuditLog.objects.filter(action="client.login", entity_id=client.id, actor_type="client").count() == 1
 
 

@@ -70,9 +70,20 @@ def test_unknown_database_url_scheme_is_refused():
 
 @pytest.mark.parametrize("missing", ["DJANGO_SECRET_KEY", "JWT_SECRET"])
 def test_production_start_without_a_key_is_refused_naming_it(missing):
-    result = run(PRINT_DB, **{missing: None})
+    # The WSGI application is what serves; commands that sign no token run without a JWT key.
+    result = run("import ltplabs.wsgi", **{missing: None})
     assert result.returncode != 0
-    assert f"{missing} is not set" in result.stderr
+    assert f"{missing} {'or JWT_SIGNING_KEY ' if missing == 'JWT_SECRET' else ''}is not set" in result.stderr
+
+
+def test_commands_that_sign_no_token_run_without_a_jwt_key_but_never_sign_one():
+    code = (
+        "import django; django.setup(); from rest_framework_simplejwt.tokens import AccessToken\n"
+        "try:\n    AccessToken()['x'] = 1; print(str(AccessToken()))\nexcept Exception as exc: print('refused:', exc)"
+    )
+    result = run(code, JWT_SECRET=None)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("refused: JWT_SECRET or JWT_SIGNING_KEY is not set")
 
 
 def test_development_mode_has_obviously_development_only_keys():
@@ -83,10 +94,10 @@ def test_development_mode_has_obviously_development_only_keys():
 
 
 def test_secrets_can_come_from_mounted_files(tmp_path):
-    (tmp_path / "jwt").write_text("from-a-file-secret\n")
+    (tmp_path / "jwt").write_text("from-a-file-secret-of-at-least-32-bytes\n")
     code = "import django; django.setup(); from django.conf import settings; print(settings.JWT_SECRET)"
     result = run(code, JWT_SECRET=None, JWT_SECRET_FILE=str(tmp_path / "jwt"))
-    assert result.stdout.strip().splitlines()[-1] == "from-a-file-secret"
+    assert result.stdout.strip().splitlines()[-1] == "from-a-file-secret-of-at-least-32-bytes"
     result = run(code, JWT_SECRET=None, JWT_SECRET_FILE=str(tmp_path / "absent"))
     assert result.returncode != 0 and "JWT_SECRET_FILE names" in result.stderr
 

@@ -4,7 +4,7 @@ from database.prune import prune
 
 
 class Command(BaseCommand):
-    help = "Remove expired rows (idempotency keys past IDEMPOTENCY_HOURS); safe while the gateway serves."
+    help = "Remove expired rows (idempotency keys, refresh tokens, sessions, revocations, cache rows); safe while serving."
 
     def handle(self, *args, **options):
         for name, count in prune():

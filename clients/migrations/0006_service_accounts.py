@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("clients", "0004_translated_labels"),
+        ("clients", "0005_nothing_usable_at_rest"),
     ]
 
     operations = [
