@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Usage: bench.sh BASE_URL TOKEN [WORKLOAD:CONNS ...]
 #   WORKLOAD: W1 (GET /health), W2 (GET /api/clients?limit=100), W3 (GET /api/clients, full list),
-#             W4 (POST /api/clients, unique e-mail per request), W5 (90% W2 / 10% W4)
+#             W4 (POST /api/clients, unique e-mail per request), W5 (90% W2 / 10% W4),
+#             W6 (POST /api/entitlements/check with record, TOKEN an API key; BENCH_PAIRS: a file of
+#             "client_id slug" lines, one request each in turn)
 #   default: W1:16 W2:16 W2:64 W3:16 W4:16 W4:64 W5:16
 # Each: a WARMUP-second run (not reported), then a DURATION-second run at CONNS connections,
 # one wrk thread (THREADS). Prints one RESULT line per workload (requests/s, p50/p99 ms,
@@ -33,6 +35,7 @@ for spec in "${SPECS[@]}"; do
     W3) mode=get; path=$W3_PATH ;;
     W4) mode=post; path=/api/clients ;;
     W5) mode=mixed; path=$W2_PATH ;;
+    W6) mode=check; path=/api/entitlements/check ;;
     *) echo "unknown workload $w" >&2; exit 2 ;;
   esac
   tag="$(date +%s%N)$RANDOM"
@@ -42,7 +45,7 @@ for spec in "${SPECS[@]}"; do
     timeout $((DURATION + 30)) wrk -t"$THREADS" -c"$c" -d"${DURATION}s" --timeout 10s -s "$HERE/bench.lua" "$BASE$path" | grep '^RESULT')
   extra=""
   if [ "$mode" != get ]; then
-    extra=" warmup_ok2xx=$(sed -n 's/.* ok2xx=\([0-9]*\).*/\1/p' <<<"$warm") warmup_non2xx=$(sed -n 's/.* non2xx=\([0-9]*\).*/\1/p' <<<"$warm") warmup_s201=$(sed -n 's/.* s201=\([0-9]*\).*/\1/p' <<<"$warm")"
+    extra=" warmup_ok2xx=$(sed -n 's/.* ok2xx=\([0-9]*\).*/\1/p' <<<"$warm") warmup_non2xx=$(sed -n 's/.* non2xx=\([0-9]*\).*/\1/p' <<<"$warm") warmup_s201=$(sed -n 's/.* s201=\([0-9]*\).*/\1/p' <<<"$warm") warmup_s200=$(sed -n 's/.* s200=\([0-9]*\).*/\1/p' <<<"$warm")"
   fi
   echo "${res/RESULT label=$w /RESULT label=$w${LABEL_SUFFIX-} conns=$c }$extra"
 done

@@ -8,7 +8,8 @@ side's median), BENCH_WORKLOADS (e.g. "W2 W4"; default all), BENCH_PEER (path of
 default ../shared/peers/express; the peer is skipped when it is not there), WEB_CONCURRENCY /
 GUNICORN_THREADS / GUNICORN_WORKER_CLASS (passed to gunicorn.conf.py, to compare worker models),
 BENCH_METRICS ("1": after the table, W2 and W4 with /metrics on beside the same gateway with them
-off, in alternating rounds, and the cost; "0": skip that; "only": that alone).
+off, in alternating rounds, and the cost; "0": skip that; "only": that alone), BENCH_W6_CLIENTS
+(100000: the file of W6, the entitlement check with record, which has no peer).
 """
 
 from __future__ import annotations
@@ -57,11 +58,12 @@ CONNS = [int(n) for n in os.environ.get("BENCH_CONNS", "16 64").split()]
 # Each row runs both sides ROUNDS times, alternating which goes first (gateway-peer, peer-gateway,
 # ...), so that a slow spell of the machine falls on both, and reports each side's median.
 ROUNDS = max(1, int(os.environ.get("BENCH_ROUNDS", "3")))
-WORKLOADS = set(os.environ.get("BENCH_WORKLOADS", "W1 W2 W2d W3 W4 W5").split())
+WORKLOADS = set(os.environ.get("BENCH_WORKLOADS", "W1 W2 W2d W3 W4 W5 W6").split())
 METRICS = os.environ.get("BENCH_METRICS", "1")
 METRICS_MAX_COST = 0.03  # issue 18: metrics on may cost at most 3 % of W2's and W4's req/s
 W3_CLIENTS = 1000
 WRITE_CLIENTS = 10000
+W6_CLIENTS = int(os.environ.get("BENCH_W6_CLIENTS", "100000"))
 DEEP_OFFSET = 500_000
 STAFF_USER, STAFF_PASSWORD = "bench-staff", "bench-staff-pass-123"
 SECRET = secrets.token_hex(32)
@@ -73,6 +75,7 @@ TITLES = {
     "W3": "whole active list",
     "W4": "POST /api/clients",
     "W5": "90% W2 + 10% W4",
+    "W6": "POST /api/entitlements/check rec.",
 }
 
 
@@ -263,6 +266,53 @@ def check_writes(path: Path, result: dict, workload: str, kind: str, conns: int,
     )
 
 
+def entitled_pairs(path: Path) -> Path:
+    """W6's requests: every (client, demo) of the file that the check answers OK for the next day,
+    shuffled, one "client_id slug" a line (bench.lua sends them in turn: each request another client)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        pairs = db.execute(
+            "SELECT a.client_id, d.slug FROM client_demo_access a JOIN clients c ON c.id = a.client_id"
+            " JOIN demos d ON d.id = a.demo_id WHERE c.is_active = 1 AND d.is_active = 1"
+            " AND (c.access_end_date IS NULL OR c.access_end_date > datetime('now', '+1 day'))"
+            " AND (a.expires_at IS NULL OR a.expires_at > datetime('now', '+1 day')) ORDER BY random()"
+        ).fetchall()
+    out = path.with_suffix(".pairs")
+    out.write_text("".join(f"{client_id} {slug}\n" for client_id, slug in pairs))
+    return out
+
+
+def open_counts(path: Path) -> tuple[int, int]:
+    """The sum of access_count and the number of demo.open audit rows."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        (count,) = db.execute("SELECT COALESCE(SUM(access_count), 0) FROM client_demo_access").fetchone()
+        (opened,) = db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'demo.open'").fetchone()
+    return count, opened
+
+
+def check_opens(path: Path, before: tuple[int, int], result: dict, kind: str, conns: int, round_: int) -> str:
+    """W6's write check of one run on its copy: access_count rose by the 200s, one demo.open row each."""
+    after = open_counts(path)
+    counted, audited = after[0] - before[0], after[1] - before[1]
+    answered = int(result.get("s200", 0)) + int(result.get("warmup_s200") or 0)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
+    unanswered = counted - answered
+    # As W4: wrk stops with requests in flight, whose opens may count without an answer wrk saw.
+    ok = 0 <= unanswered <= 2 * conns and counted == audited and integrity == "ok" and not result.get("non2xx")
+    return (
+        f"W6 {kind:7} {conns:>2} conns, round {round_ + 1}: 200 answers {answered}, access_count rose by {counted} "
+        f"(in flight at wrk's stop: {unanswered}), demo.open rows {audited}, integrity_check {integrity}: {'OK' if ok else 'FAILED'}"
+    )
+
+
+def api_key(path: Path) -> str:
+    """A new API key (scope entitlements:check) in the file, as an operator makes one."""
+    env = {**gateway_env(path), "DJANGO_DEBUG": "1"}
+    command = [str(PYTHON), "manage.py", "api_key", "create", "bench-w6", "--scope", "entitlements:check"]
+    out = subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1]
+
+
 def deep_cursor(path: Path) -> str:
     """The gateway's cursor for the page that starts at row DEEP_OFFSET of v_active_clients."""
     with contextlib.closing(sqlite3.connect(path)) as db:
@@ -447,10 +497,10 @@ def build_peer() -> bool:
 # --- wrk -----------------------------------------------------------------------------------------
 
 
-def wrk(server: Server, workload: str, conns: int, path: str | None = None) -> dict:
-    env = {**os.environ, "DURATION": os.environ.get("DURATION", "10"), "WARMUP": os.environ.get("WARMUP", "2")}
-    if workload in ("W4", "W5"):
-        env["BENCH_STATUS"] = "1"  # count the 201s, to compare with the rows written
+def wrk(server: Server, workload: str, conns: int, path: str | None = None, **extra: str) -> dict:
+    env = {**os.environ, "DURATION": os.environ.get("DURATION", "10"), "WARMUP": os.environ.get("WARMUP", "2"), **extra}
+    if workload in ("W4", "W5", "W6"):
+        env["BENCH_STATUS"] = "1"  # count the 201s (200s), to compare with the rows written (the counts)
     spec = "W2" if workload == "W2d" else workload
     if path:
         env[f"{spec}_PATH"] = path
@@ -582,6 +632,25 @@ def main() -> int:
                     time.sleep(0.5)
                     write_checks.append(check_writes(path, result, workload, name, conns, round_))
             rows.append({"workload": workload, "clients": WRITE_CLIENTS, "conns": conns, "sides": {k: combine(v) for k, v in runs.items()}})
+
+    if "W6" in WORKLOADS and METRICS != "only":
+        source = database(W6_CLIENTS)
+        for conns in CONNS:
+            log(f"  W6 {W6_CLIENTS} clients, {conns} connections (fresh copies), {ROUNDS} rounds")
+            runs6: dict[str, list[dict]] = {f"gw:{i.label}": [] for i in interpreters()}
+            for round_ in range(ROUNDS):
+                for interpreter in rotated(list(interpreters()), round_):
+                    name = f"gw:{interpreter.label}"
+                    path = fresh_copy(source, f"gw-{interpreter.label}-W6-{conns}.db")
+                    key, pairs, before = api_key(path), entitled_pairs(path), open_counts(path)
+                    with Gateway(path, interpreter) as server:
+                        server.token = key
+                        result = wrk(server, "W6", conns, BENCH_PAIRS=str(pairs))
+                        worker_rss.extend(server.worker_rss_mb())
+                    runs6[name].append(result)
+                    time.sleep(0.5)
+                    write_checks.append(check_opens(path, before, result, name, conns, round_))
+            rows.append({"workload": "W6", "clients": W6_CLIENTS, "conns": conns, "sides": {k: combine(v) for k, v in runs6.items()}})
 
     report = render(rows, worker_rss, write_checks, has_peer, started) if METRICS != "only" else "\n".join(versions(False))
     if METRICS != "0":
@@ -792,6 +861,24 @@ def render(rows, worker_rss, write_checks, has_peer, started) -> str:
     if worker_rss:
         text = f"every gunicorn worker under 100 MB RSS after its runs (MB: {rss_note(worker_rss)})"
         verdicts.append(verdict(max(worker_rss) < 100, text))
+    for label in labels:
+        for conns in CONNS:
+            w4 = [
+                row["sides"][f"gw:{label}"]["rps"]
+                for row in rows
+                if row["workload"] == "W4" and row["conns"] == conns and f"gw:{label}" in row["sides"]
+            ]
+            w6 = [
+                row["sides"][f"gw:{label}"]["rps"]
+                for row in rows
+                if row["workload"] == "W6" and row["conns"] == conns and f"gw:{label}" in row["sides"]
+            ]
+            if w4 and w6:
+                verdicts.append(
+                    verdict(
+                        w6[0] >= w4[0], f"W6 answers at least W4's req/s at {conns} connections on {label} ({w6[0]:.0f} vs {w4[0]:.0f})"
+                    )
+                )
     if write_checks:
         text = "writes: no lost or duplicated rows, integrity_check ok (below)"
         verdicts.append(verdict(all(check.endswith("OK") for check in write_checks), text))

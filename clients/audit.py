@@ -21,10 +21,11 @@ ACTIONS = (
     "client.password_change", "client.sign_out_everywhere", "client.login",
     "access.grant", "access.update", "access.revoke",
     "demo.open",
+    "service_account.create", "service_account.update", "api_key.create", "api_key.revoke",
     "staff.login", "staff.logout", "staff.password_change", "staff.permissions_change", "staff.otp_enrol", "staff.otp_remove",
 )  # fmt: skip
 # And the entities they are about (the entity type filter, likewise).
-ENTITY_TYPES = ("client", "demo", "staff_user")
+ENTITY_TYPES = ("client", "demo", "staff_user", "service_account")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Actor:
     id: int | None = None
     ip_address: str | None = None
     user_agent: str | None = None
+    name: str | None = None  # a service account's, written into each of its rows' details
 
     @classmethod
     def staff(cls, user, request=None) -> Actor:
@@ -47,6 +49,11 @@ class Actor:
     @classmethod
     def system(cls) -> Actor:
         return cls("system")
+
+    @classmethod
+    def service_account(cls, account, request=None) -> Actor:
+        """A program's API key: actor_type system, actor_id the account's id, its name in details."""
+        return cls("system", account.pk, *_origin(request), name=account.name)
 
 
 def _origin(request) -> tuple[str | None, str | None]:
@@ -87,6 +94,8 @@ def audit(*, actor: Actor, action: str, entity_type: str, entity_id: int | None,
     """Append one audit_log row (call inside the use case's transaction)."""
     # Counted once the row is committed: a use case rolled back wrote none.
     transaction.on_commit(metrics.AUDIT_ROWS.labels(action).inc)
+    if actor.name is not None:
+        details = {**(details or {}), "service_account": actor.name}
     return insert(
         AuditLog(
             created_at=now(),

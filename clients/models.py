@@ -247,3 +247,47 @@ class RevokedToken(models.Model):
 
     class Meta:
         db_table = "gateway_revoked_token"
+
+
+class ServiceAccount(models.Model):
+    """A program (demo-service, analytics, a CRM sync) that calls the API with its own API keys
+    (clients/api_keys.py). Deactivating it, or its expiry passing, refuses every key it has."""
+
+    name = models.CharField(max_length=100, unique=True)
+    is_active = models.BooleanField(default=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="UTC; empty: never.")
+    created_at = models.DateTimeField()
+    created_by = models.IntegerField(null=True, blank=True)  # the staff user's id; none from manage.py
+
+    class Meta:
+        db_table = "gateway_service_account"
+        ordering = ("name",)
+
+    def __str__(self):
+        return self.name
+
+
+class ApiKey(models.Model):
+    """One API key of a service account: `<prefix>.<secret>`, of which only the prefix (to find
+    the row, through its unique index) and the SHA-256 of the secret are kept."""
+
+    service_account = models.ForeignKey(ServiceAccount, models.PROTECT, related_name="keys")
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)  # hex SHA-256 of the secret
+    scopes = models.CharField(max_length=200)  # space-separated, of api_keys.SCOPES
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="UTC; empty: never.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)  # at most a minute behind (api_keys.LAST_USED_EVERY)
+
+    class Meta:
+        db_table = "gateway_api_key"
+        ordering = ("-created_at", "-id")
+        verbose_name = "API key"
+
+    def __str__(self):
+        return self.prefix
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()

@@ -10,7 +10,7 @@ the view on the same rows.
 
 import hashlib
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Q
 
@@ -23,6 +23,16 @@ NOTES_MAX_CHARS = 10000
 TEXT_MAX_CHARS = {"name": NAME_MAX_CHARS, "company": COMPANY_MAX_CHARS, "phone": PHONE_MAX_CHARS, "notes": NOTES_MAX_CHARS}
 ACCESS_DAYS_DEFAULT = 30
 ACCESS_DAYS_MAX = 3650
+# An end of access is at most ACCESS_DAYS_MAX days ahead, however it is set (a create's
+# access_days, an extend, an access_end_date given outright): the services and the admin's forms.
+END_TOO_LATE = f"Must be at most {ACCESS_DAYS_MAX} days from now."
+DEMO_INACTIVE = "This demo is disabled: it cannot be granted."
+
+
+def latest_end(at: datetime) -> datetime:
+    """The latest end of access allowed at `at`."""
+    return at + timedelta(days=ACCESS_DAYS_MAX)
+
 
 # --- status ------------------------------------------------------------------------------
 ACTIVE, EXPIRED, INACTIVE = STATUSES = ("active", "expired", "inactive")

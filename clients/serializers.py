@@ -65,6 +65,29 @@ class GrantInput(StrictSerializer):
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
 
 
+class EntitlementCheckInput(StrictSerializer):
+    client_id = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
+    email = serializers.CharField(required=False, max_length=rules.EMAIL_MAX_CHARS)
+    demo = serializers.CharField(max_length=100)
+    record = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if ("client_id" in attrs) == ("email" in attrs):
+            raise serializers.ValidationError({"client_id": ["Give either client_id or email."]})
+        return attrs
+
+
+class EntitlementOutput(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    code = serializers.ChoiceField(choices=["OK", "NO_ACCESS", "ACCESS_EXPIRED", "CLIENT_EXPIRED", "CLIENT_INACTIVE",
+                                            "DEMO_DISABLED", "UNKNOWN_CLIENT", "UNKNOWN_DEMO"])  # fmt: skip
+    demo = serializers.CharField()
+    client_id = serializers.IntegerField(allow_null=True)
+    expires_at = serializers.CharField(allow_null=True, help_text="YYYY-MM-DD HH:MM:SS UTC")
+    days_remaining = serializers.IntegerField(allow_null=True)
+
+
 class ClientListQuery(InputSerializer):
     limit = serializers.IntegerField(required=False, default=LIMIT_DEFAULT, min_value=1, max_value=LIMIT_MAX)
     offset = serializers.IntegerField(required=False, default=0, min_value=0, max_value=OFFSET_MAX)
@@ -205,3 +228,4 @@ class ErrorOutput(serializers.Serializer):
     success = serializers.BooleanField(default=False)
     error = serializers.CharField()
     details = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    code = serializers.CharField(required=False, help_text="POST /api/me/demos/{slug}/open: the entitlement code")

@@ -84,11 +84,19 @@ def _get_client_for_update(client_id: int, if_match: str | None = None) -> Clien
     return client
 
 
-def _get_demo(slug: str) -> Demo:
+def _get_demo_to_grant(slug: str) -> Demo:
     try:
-        return Demo.objects.get(slug=slug)
+        demo = Demo.objects.get(slug=slug)
     except Demo.DoesNotExist:
         raise ValidationError({"demo": [f"Unknown demo {str(slug)[:100]!r}."]}) from None
+    if not demo.is_active:
+        raise ValidationError({"demo": [rules.DEMO_INACTIVE]})
+    return demo
+
+
+def _check_end(field: str, end: datetime | None, at: datetime) -> None:
+    if end is not None and end > rules.latest_end(at):
+        raise ValidationError({field: [rules.END_TOO_LATE]})
 
 
 def _fmt(value: Any) -> Any:
@@ -120,9 +128,11 @@ def client_fields_errors(
         except ValidationError as exc:
             errors.update(exc.message_dict)
     slugs = list(dict.fromkeys(demos or ()))
-    unknown = sorted(set(slugs) - set(Demo.objects.filter(slug__in=slugs).values_list("slug", flat=True)))
-    if unknown:
-        errors["demos"] = [f"Unknown demo {str(slug)[:100]!r}." for slug in unknown]
+    known = dict(Demo.objects.filter(slug__in=slugs).values_list("slug", "is_active"))
+    problems = [f"Unknown demo {str(slug)[:100]!r}." for slug in sorted(set(slugs) - set(known))]
+    problems += [f"{slug}: {rules.DEMO_INACTIVE}" for slug in sorted(slug for slug, active in known.items() if not active)]
+    if problems:
+        errors["demos"] = problems
     return errors
 
 
@@ -163,7 +173,7 @@ def client_create(
 
     try:
         with transaction.atomic():
-            demo_rows = [_get_demo(slug) for slug in slugs]
+            demo_rows = [_get_demo_to_grant(slug) for slug in slugs]
             at = now()
             client = Client(
                 name=name,
@@ -217,6 +227,7 @@ def client_update(*, actor: Actor, client_id: int, changes: dict[str, Any], if_m
             if value is not None and not isinstance(value, datetime):
                 raise ValidationError({field: ["Must be a date and time, or null."]})
             cleaned[field] = value.replace(microsecond=0) if value is not None else None
+            _check_end(field, cleaned[field], now())
 
     with transaction.atomic():
         client = _get_client_for_update(client_id, if_match)
@@ -257,6 +268,7 @@ def client_extend(*, actor: Actor, client_id: int, days: int, if_match: str | No
         start = max(at, client.access_end_date) if client.access_end_date else at
         before = _fmt(client.access_end_date)
         client.access_end_date = start + timedelta(days=days)
+        _check_end("days", client.access_end_date, at)
         client.updated_at = at
         client.save(update_fields=["access_end_date", "updated_at"])
         audit(
@@ -289,7 +301,7 @@ def access_grant(*, actor: Actor, client_id: int, demo: str, expires_at: datetim
         raise ValidationError({"expires_at": ["Must be a date and time, or null."]})
     with transaction.atomic():
         client = _get_client_for_update(client_id)
-        demo_row = _get_demo(demo)
+        demo_row = _get_demo_to_grant(demo)
         if ClientDemoAccess.objects.filter(client=client, demo=demo_row).exists():
             raise Conflict(GRANTED_ALREADY)
         try:

@@ -31,3 +31,13 @@ class InvalidCredentials(ServiceError):
 
     def __init__(self):
         super().__init__("Invalid e-mail or password.")
+
+
+class Refused(ServiceError):
+    """A refusal with a machine-readable `code` beside its sentence (the error body carries both)."""
+
+    status = 403
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.code = code

@@ -258,7 +258,10 @@ METRICS_DIR = Path(env("PROMETHEUS_MULTIPROC_DIR") or default_cache_dir(BASE_DIR
 # --- REST API --------------------------------------------------------------------------
 API_MAX_PAGE_SIZE = 1000
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["clients.api.authentication.StaffJWTAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "clients.api.authentication.StaffJWTAuthentication",
+        "clients.api.authentication.ApiKeyAuthentication",  # programs (clients/api_keys.py)
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["clients.api.permissions.StaffModelPermissions"],
     "DEFAULT_PARSER_CLASSES": ["ltplabs.api.parsers.LimitedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["ltplabs.api.renderers.ORJSONRenderer"],

@@ -24,10 +24,11 @@ TESTS = [
     "tests/test_keys.py",
     "tests/test_signing.py",
     "tests/test_at_rest.py",
+    "tests/test_programs.py",
 ]
 # Run again on a throwaway PostgreSQL (scripts/with-postgres.sh): the rigs of several gunicorns
-# sharing one database and one redis-server.
-POSTGRES_TESTS = ["tests/test_signin.py"]
+# sharing one database and one redis-server, and the programs' concurrent opens.
+POSTGRES_TESTS = ["tests/test_signin.py", "tests/test_programs.py"]
 OUTPUT = ROOT / "docs" / "reliability.md"
 SECTIONS = [
     ("fault", "Faults (a real gunicorn on a real file)"),

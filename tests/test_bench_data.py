@@ -17,6 +17,7 @@ from tests.fixtures import IS_POSTGRES
 
 SPEC = importlib.util.spec_from_file_location("bench_run", Path(__file__).resolve().parent.parent / "bench" / "run.py")
 bench = importlib.util.module_from_spec(SPEC)
+sys.modules[SPEC.name] = bench  # its dataclasses look their module up there while it loads
 SPEC.loader.exec_module(bench)
 
 pytestmark = pytest.mark.skipif(IS_POSTGRES, reason="the bench's files are SQLite files")
@@ -26,7 +27,9 @@ pytestmark = pytest.mark.skipif(IS_POSTGRES, reason="the bench's files are SQLit
 def workdir(tmp_path, monkeypatch):
     """The bench's logs, cache and copies in this test's own folder; gunicorn from the project's venv."""
     monkeypatch.setattr(bench, "WORK", tmp_path / "work")
-    monkeypatch.setattr(bench, "gateway_bin", lambda: Path(sys.executable).parent)
+    venv = bench.Interpreter("venv", sys.executable, sys.version)
+    venv.__dict__["bin"] = Path(sys.executable).parent  # its cached bin/: the project's venv, made by nobody here
+    monkeypatch.setattr(bench, "interpreters", lambda: (venv,))
     return tmp_path
 
 

@@ -464,3 +464,39 @@ def test_the_language_switch_turns_the_admin_portuguese(page, gateway, chromium)
         shot(portuguese, "54-pt-login-by-accept-language")
     finally:
         context.close()
+
+
+def test_staff_make_a_service_account_and_a_key_shown_once_then_revoke_it(page, gateway):
+    from tests.reliability import call
+
+    sign_in(page, gateway)
+    page.goto(f"{gateway.url}/admin/clients/serviceaccount/add/")
+    page.fill("#id_name", "demo-service")
+    page.click("input[name=_save]")
+    page.wait_for_url(f"{gateway.url}/admin/clients/serviceaccount/")
+    page.goto(f"{gateway.url}/admin/clients/apikey/add/")
+    page.select_option("#id_service_account", label="demo-service")
+    page.check("input[name=scopes][value='entitlements:check']")
+    page.check("input[name=scopes][value='clients:read']")
+    shot(page, "30-api-key-add")
+    page.click("input[name=_save]")
+    key = page.inner_text("#new-api-key").strip()
+    shot(page, "31-api-key-shown-once")
+    headers = {"Authorization": f"Api-Key {key}"}
+    assert call(f"{gateway.url}/api/demos", headers=headers).status == 200
+    assert call(f"{gateway.url}/api/audit-log", headers=headers).status == 403  # not its scope
+
+    page.goto(f"{gateway.url}/admin/clients/apikey/")
+    secret = key.split(".")[1]
+    assert key.split(".")[0] in page.content() and secret not in page.content()
+    page.locator("#result_list tbody tr").first.locator("input.action-select").check()
+    page.select_option("select[name=action]", "revoke")
+    page.click("button[name=index]")
+    page.wait_for_selector("ul.messagelist li.success")
+    assert page.inner_text("ul.messagelist li.success") == "Revoked 1 key."
+    shot(page, "32-api-key-revoked")
+    assert call(f"{gateway.url}/api/demos", headers=headers).status == 401
+    page.goto(f"{gateway.url}/admin/clients/serviceaccount/")
+    page.click("text=demo-service")
+    assert secret not in page.content()
+    shot(page, "33-service-account")

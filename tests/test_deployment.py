@@ -72,7 +72,9 @@ def same_node_as_gateway(spec: dict) -> bool:
 
 
 def test_every_k8s_folder_has_a_kustomization():
-    assert {"base", "overlays/postgres", "examples/analytics", "examples/backup", "examples/litestream"} <= set(KUSTOMIZATIONS)
+    assert {"base", "overlays/postgres", "examples/analytics", "examples/backup", "examples/litestream", "examples/demo-service"} <= set(
+        KUSTOMIZATIONS
+    )
 
 
 def validate(docs: list[dict], tmp_path) -> subprocess.CompletedProcess:
@@ -273,6 +275,22 @@ def test_analytics_reads_the_volume_read_only_on_the_gateway_node():
     assert same_node_as_gateway(spec)
     script = " ".join(container["command"])
     assert "mode=ro" in script and "immutable" not in script
+
+
+def test_demo_service_has_no_volume_and_reaches_the_gateway_with_an_api_key_and_the_jwks():
+    docs = render("examples/demo-service")
+    spec = pod_spec(find(docs, "Deployment", "demo-service"))
+    assert "volumes" not in spec and not same_node_as_gateway(spec)
+    (container,) = spec["containers"]
+    assert "volumeMounts" not in container
+    env = env_of(container)
+    assert env["GATEWAY_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "demo-service-api-key", "key": "API_KEY"}
+    assert env["GATEWAY_JWKS_URL"]["value"] == "http://api-gateway:3000/.well-known/jwks.json"
+    assert env["GATEWAY_URL"]["value"] == "http://api-gateway:3000"
+    secrets_used = {item["valueFrom"]["secretKeyRef"]["name"] for item in env.values() if "valueFrom" in item}
+    assert secrets_used == {"demo-service-api-key"}  # never the gateway's signing key nor JWT_SECRET
+    readme = (K8S / "README.md").read_text()
+    assert "examples/demo-service" in readme and "entitlements:check" in readme
 
 
 def test_postgres_overlay_rolls_several_replicas_without_the_sqlite_volume():

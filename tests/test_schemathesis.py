@@ -1,5 +1,5 @@
-"""schemathesis over the whole OpenAPI document of a real gunicorn, with a client token and with a
-staff token: no 5xx, and every answer as the document describes it (status, content type,
+"""schemathesis over the whole OpenAPI document of a real gunicorn, with a client token, with a
+staff token and with an API key of each scope: no 5xx, and every answer as the document describes it (status, content type,
 headers, body). Bounded by the examples per operation (SCHEMATHESIS_MAX_EXAMPLES, 10: a couple of
 minutes on two cores; raise it for a longer hunt)."""
 
@@ -31,12 +31,12 @@ CHECKS = ",".join(
 )
 
 
-def run_schemathesis(url: str, token: str, report_dir: Path) -> tuple[subprocess.CompletedProcess, dict]:
+def run_schemathesis(url: str, authorization: str, report_dir: Path) -> tuple[subprocess.CompletedProcess, dict]:
     # One worker: with two threads, hypothesis's ast.parse of lambda sources races on CPython
     # 3.11.7's global AST recursion counter ("SystemError: AST constructor recursion depth
     # mismatch", gh-106905, fixed in 3.12.1) and schemathesis reports a runtime error.
     command = [
-        str(SCHEMATHESIS), "run", f"{url}/api/schema/", "--header", f"Authorization: Bearer {token}",
+        str(SCHEMATHESIS), "run", f"{url}/api/schema/", "--header", f"Authorization: {authorization}",
         "--checks", CHECKS, "--phases", "examples,coverage,fuzzing",
         "--max-examples", os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "10"),
         "--seed", "20261126", "--workers", "1", "--request-timeout", "30", "--no-color",
@@ -76,15 +76,28 @@ def client_token(gateway) -> str:
     return answer.json["access"]
 
 
-@pytest.mark.parametrize("who", ["client", "staff"])
+def api_key(gateway, scope: str) -> str:
+    from tests.fixtures import manage
+
+    return manage(gateway.env, "api_key", "create", f"schemathesis-{scope}", "--scope", scope).stdout.strip().splitlines()[-1]
+
+
+SCOPES = ("clients:read", "clients:write", "audit:read", "entitlements:check")
+
+
+@pytest.mark.parametrize("who", ["client", "staff", *(f"key {scope}" for scope in SCOPES)])
 def test_schemathesis_finds_no_5xx_and_no_answer_off_the_schema(served, tmp_path, who):
-    token = served.staff_token() if who == "staff" else client_token(served)
-    result, found = run_schemathesis(served.url, token, tmp_path)
+    if who.startswith("key "):
+        authorization = f"Api-Key {api_key(served, who.removeprefix('key '))}"
+    else:
+        authorization = f"Bearer {served.staff_token() if who == 'staff' else client_token(served)}"
+    result, found = run_schemathesis(served.url, authorization, tmp_path)
     output = result.stdout + result.stderr
     (tmp_path / "schemathesis.txt").write_text(output)
     check = integrity(served.db_path)
     half_written = clients_without_audit_row(served.db_path)
-    record(f"schemathesis, {who} token ({found['operations']} operations; {CHECKS.count(',') + 1} checks)", kind="schemathesis",
+    name = who if who.startswith("key ") else f"{who} token"
+    record(f"schemathesis, {name} ({found['operations']} operations; {CHECKS.count(',') + 1} checks)", kind="schemathesis",
            tries=found["cases"], answered=f"{found['failures']} failure(s), exit {result.returncode}", rows_lost=half_written,
            integrity=check)  # fmt: skip
     print(json.dumps({"who": who, **found, "exit": result.returncode}))

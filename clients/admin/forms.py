@@ -8,6 +8,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from clients import rules, selectors
+from clients.legacy_time import now
 from clients.models import Client, ClientDemoAccess, Demo
 from clients.passwords import PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES, validate_password
 
@@ -77,6 +78,8 @@ class ClientChangeForm(ClientAddForm):
         # The admin's change view runs in one transaction: the row stays locked (PostgreSQL; SQLite
         # holds its write lock) from this check to the save, so no change slips in between.
         current = Client.objects.select_for_update().get(pk=self.instance.pk)
+        if cleaned.get("access_end_date") and cleaned["access_end_date"] > rules.latest_end(now()):
+            self.add_error("access_end_date", rules.END_TOO_LATE)
         if cleaned.get("version") != rules.client_etag(current):
             changes = selectors.client_changes_since(current.pk, cleaned.get("seen_audit_id") or 0)
             said = "; ".join(changes) if changes else gettext("a change outside the gateway (no audit entry)")
@@ -100,6 +103,8 @@ class DemoAccessForm(forms.ModelForm):
         if self.instance.pk:
             # A row is one demo for good: revoke it and grant another instead.
             self.fields["demo"].disabled = True
+        else:
+            self.fields["demo"].queryset = Demo.objects.filter(is_active=True)  # a disabled demo cannot be granted
 
 
 class ExtendForm(forms.Form):
@@ -113,7 +118,7 @@ class BulkExtendForm(ExtendForm):
 
 
 class BulkGrantForm(forms.Form):
-    demo = forms.ModelChoiceField(label=_("Demo"), queryset=Demo.objects.order_by("name"))
+    demo = forms.ModelChoiceField(label=_("Demo"), queryset=Demo.objects.filter(is_active=True).order_by("name"))
     expires_at = forms.SplitDateTimeField(
         label=_("Access to it ends"),
         required=False,

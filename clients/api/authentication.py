@@ -11,8 +11,8 @@ from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
 
-from clients import revocation
-from clients.models import Client
+from clients import api_keys, revocation
+from clients.models import Client, ServiceAccount
 
 from .tokens import ClientAccessToken
 
@@ -136,6 +136,8 @@ class ClientJWTAuthentication(BaseAuthentication):
 
     def authenticate(self, request):
         parts = get_authorization_header(request).split()
+        if parts and parts[0].lower() == ApiKeyAuthentication.keyword:
+            raise exceptions.PermissionDenied("An API key cannot be used on client routes.")
         if not parts or parts[0].lower() != self.keyword:
             return None
         if len(parts) != 2:
@@ -158,3 +160,55 @@ class ClientJWTAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request):
         return 'Bearer realm="api"'
+
+
+@dataclass
+class ServiceAccountPrincipal:
+    """request.user for an API key: a program, never a Django user. Its scopes answer the model
+    permissions the staff routes ask (api_keys.SCOPE_PERMISSIONS), so those routes need no second rule."""
+
+    account: ServiceAccount
+    prefix: str
+    scopes: frozenset[str]
+    is_authenticated: bool = True
+    is_staff: bool = False
+    is_active: bool = True
+
+    @property
+    def pk(self):
+        return self.account.pk
+
+    @property
+    def principal(self) -> str:  # whose Idempotency-Keys these are (clients.idempotency.principal_of)
+        return f"service:{self.account.pk}"
+
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return any(perm in api_keys.SCOPE_PERMISSIONS[scope] for scope in self.scopes)
+
+    def has_perms(self, perms, obj=None) -> bool:
+        return all(self.has_perm(perm) for perm in perms)
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """`Authorization: Api-Key <prefix>.<secret>` of a service account (clients/api_keys.py).
+    The key's row is read on every request: a revoke or an expiry is seen by the next one."""
+
+    keyword = b"api-key"
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword:
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed("The Authorization header must be 'Api-Key <key>'.")
+        try:
+            raw = parts[1].decode("ascii")
+        except UnicodeDecodeError:
+            raw = ""
+        use = api_keys.authenticate(raw)
+        if use is None:
+            raise exceptions.AuthenticationFailed("The API key is invalid, revoked or expired.")
+        return ServiceAccountPrincipal(use.account, use.prefix, use.scopes), use.prefix
+
+    def authenticate_header(self, request):
+        return 'Api-Key realm="api"'

@@ -17,3 +17,17 @@ class ClientJWTScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "Client access token from /api/client-auth/login"}
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "clients.api.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "A service account's key: `Api-Key <prefix>.<secret>` (scopes: clients:read, clients:write, "
+            "audit:read, entitlements:check)",
+        }

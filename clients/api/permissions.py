@@ -1,10 +1,11 @@
 from rest_framework.permissions import BasePermission, DjangoModelPermissions
 
-from .authentication import ClientPrincipal
+from .authentication import ClientPrincipal, ServiceAccountPrincipal
 
 
 class StaffModelPermissions(DjangoModelPermissions):
-    """Active staff users, and Django's model permissions for each verb (reads need `view`).
+    """Active staff users, and Django's model permissions for each verb (reads need `view`);
+    API keys too, whose scopes stand for those permissions (ServiceAccountPrincipal.has_perm).
 
     A viewset action may name its own permission in `action_permissions`:
     {"extend": ("change", Client)} or {"demos": {"GET": ("view", ClientDemoAccess), ...}}.
@@ -22,7 +23,9 @@ class StaffModelPermissions(DjangoModelPermissions):
 
     def has_permission(self, request, view):
         user = request.user
-        if not user or not user.is_authenticated or not getattr(user, "is_staff", False) or isinstance(user, ClientPrincipal):
+        if not user or not user.is_authenticated or isinstance(user, ClientPrincipal):
+            return False
+        if not getattr(user, "is_staff", False) and not isinstance(user, ServiceAccountPrincipal):
             return False
         rule = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
         if isinstance(rule, dict):
@@ -36,3 +39,13 @@ class StaffModelPermissions(DjangoModelPermissions):
 class IsClient(BasePermission):
     def has_permission(self, request, view):
         return isinstance(request.user, ClientPrincipal)
+
+
+class HasScope(BasePermission):
+    """An API key with the view's `required_scope` (staff and client tokens: refused)."""
+
+    message = "This API key's scopes do not allow this route."
+
+    def has_permission(self, request, view):
+        user = request.user
+        return isinstance(user, ServiceAccountPrincipal) and view.required_scope in user.scopes

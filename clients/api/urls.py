@@ -20,4 +20,6 @@ urlpatterns = [
     path("client-auth/logout", views.ClientLogoutView.as_view(), name="client-logout"),
     path("me", views.MeView.as_view(), name="me"),
     path("me/password", views.MePasswordView.as_view(), name="me-password"),
+    path("me/demos/<str:slug>/open", views.MeDemoOpenView.as_view(), name="me-demo-open"),
+    path("entitlements/check", views.EntitlementCheckView.as_view(), name="entitlement-check"),
 ]

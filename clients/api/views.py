@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework_simplejwt.exceptions import TokenError
 
-from clients import revocation, rules, selectors, services
+from clients import entitlements, revocation, rules, selectors, services
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, DemoUsage
 from clients.serializers import (
     AccessOutput,
@@ -28,6 +28,8 @@ from clients.serializers import (
     ClientUpdateInput,
     DemoOutput,
     DemoUsageOutput,
+    EntitlementCheckInput,
+    EntitlementOutput,
     ErrorOutput,
     ExtendInput,
     GrantInput,
@@ -37,13 +39,13 @@ from clients.serializers import (
 )
 from clients.signin import ClientSignInThrottle
 from ltplabs import metrics
-from ltplabs.api.views import APIView, ViewSet
-from ltplabs.exceptions import InvalidCredentials, NotFound
+from ltplabs.api.views import APIView, ReadOnlyGateway, ViewSet
+from ltplabs.exceptions import InvalidCredentials, NotFound, Refused
 from ltplabs.http.address import client_address
 
-from .authentication import ClientJWTAuthentication
+from .authentication import ApiKeyAuthentication, ClientJWTAuthentication, ServiceAccountPrincipal
 from .idempotency import idempotent
-from .permissions import IsClient
+from .permissions import HasScope, IsClient
 from .tokens import ClientRefreshToken, tokens_for_client
 
 ERRORS = {code: OpenApiResponse(ErrorOutput, description=text) for code, text in {
@@ -69,6 +71,13 @@ def envelope(name: str, data_serializer, many: bool = False, **extra) -> seriali
 def if_match(request) -> str | None:
     """The If-Match header, which the service checks under the row lock (412 when stale)."""
     return request.headers.get("If-Match")
+
+
+def actor_of(request) -> services.Actor:
+    """Who writes: the staff user of the token, or the service account of the API key."""
+    if isinstance(request.user, ServiceAccountPrincipal):
+        return services.Actor.service_account(request.user.account, request)
+    return services.Actor.staff(request.user, request)
 
 
 def valid(serializer_class, data, **kwargs) -> dict:
@@ -117,7 +126,7 @@ class ClientViewSet(ViewSet):
     @idempotent
     def create(self, request):
         data = valid(ClientCreateInput, request.data)
-        client = services.client_create(actor=services.Actor.staff(request.user, request), **data)
+        client = services.client_create(actor=actor_of(request), **data)
         # One access row per distinct demo ((client, demo) is unique), as the service wrote them.
         detail = selectors.created_client_detail(client, demo_count=len(set(data["demos"])))
         return Response({"success": True, "clientId": client.id, "data": detail}, status=status.HTTP_201_CREATED)
@@ -132,18 +141,14 @@ class ClientViewSet(ViewSet):
         changes = valid(ClientUpdateInput, request.data)
         if not request.user.has_perms(rules.permissions_for_changes(changes)):
             raise exceptions.PermissionDenied("Activating or deactivating a client needs the permission to delete clients.")
-        client = services.client_update(
-            actor=services.Actor.staff(request.user, request), client_id=int(pk), changes=changes, if_match=if_match(request)
-        )
+        client = services.client_update(actor=actor_of(request), client_id=int(pk), changes=changes, if_match=if_match(request))
         return Response({"success": True, "data": self._detail(client.id)})
 
     @extend_schema(summary="Deactivate a client (is_active = 0); the row stays", request=None,
                    responses={200: envelope("ClientDeactivated", ClientDetailOutput), **errors(404, 409, 412, 422)})  # fmt: skip
     @idempotent
     def destroy(self, request, pk=None):
-        client = services.client_deactivate(
-            actor=services.Actor.staff(request.user, request), client_id=int(pk), if_match=if_match(request)
-        )
+        client = services.client_deactivate(actor=actor_of(request), client_id=int(pk), if_match=if_match(request))
         return Response({"success": True, "data": self._detail(client.id)})
 
     @extend_schema(
@@ -155,9 +160,7 @@ class ClientViewSet(ViewSet):
     @idempotent
     def extend(self, request, pk=None):
         days = valid(ExtendInput, request.data)["days"]
-        client = services.client_extend(
-            actor=services.Actor.staff(request.user, request), client_id=int(pk), days=days, if_match=if_match(request)
-        )
+        client = services.client_extend(actor=actor_of(request), client_id=int(pk), days=days, if_match=if_match(request))
         return Response({"success": True, "data": self._detail(client.id)})
 
     @extend_schema(methods=["GET"], summary="The client's demo access", request=None,
@@ -169,7 +172,7 @@ class ClientViewSet(ViewSet):
     def demos(self, request, pk=None):
         if request.method == "POST":
             data = valid(GrantInput, request.data)
-            access = services.access_grant(actor=services.Actor.staff(request.user, request), client_id=int(pk), **data)
+            access = services.access_grant(actor=actor_of(request), client_id=int(pk), **data)
             rows = [row for row in selectors.client_demo_rows(int(pk)) if row["demo"] == access.demo.slug]
             return Response({"success": True, "data": rows[0]}, status=status.HTTP_201_CREATED)
         self._detail(pk)
@@ -183,7 +186,7 @@ class ClientViewSet(ViewSet):
     @action(detail=True, methods=["delete"], url_path=r"demos/(?P<slug>[^/]+)")
     @idempotent
     def revoke_demo(self, request, pk=None, slug=None):
-        services.access_revoke(actor=services.Actor.staff(request.user, request), client_id=int(pk), demo=slug)
+        services.access_revoke(actor=actor_of(request), client_id=int(pk), demo=slug)
         return Response({"success": True})
 
     @staticmethod
@@ -192,6 +195,48 @@ class ClientViewSet(ViewSet):
         if row is None:
             raise NotFound("Client not found.")
         return row
+
+
+class EntitlementCheckView(APIView):
+    """For programs: may this client open this demo now (and count the open)?"""
+
+    read_only_gate = False  # a check without record only reads: a read-only gateway answers it
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasScope]
+    required_scope = "entitlements:check"
+
+    @extend_schema(
+        summary="May this client open this demo now? With record, count the open (one transaction, audited)",
+        request=EntitlementCheckInput,
+        responses={200: envelope("Entitlement", EntitlementOutput), **errors(400, 413, 415, 422)},
+    )
+    @idempotent
+    def post(self, request):
+        data = valid(EntitlementCheckInput, request.data)
+        if data["record"] and settings.DATABASE_READ_ONLY:
+            raise ReadOnlyGateway()
+        answer = entitlements.check(actor=actor_of(request), **data)
+        return Response({"success": True, "data": answer.as_dict()})
+
+
+class MeDemoOpenView(APIView):
+    """For a signed-in client: open a demo (the same check, always recorded)."""
+
+    authentication_classes = [ClientJWTAuthentication]
+    permission_classes = [IsClient]
+
+    @extend_schema(
+        summary="The signed-in client opens a demo: 200 with the entitlement, or 403 with its code",
+        request=None,
+        responses={200: envelope("DemoOpened", EntitlementOutput), **errors(409, 422)},
+    )
+    @idempotent
+    def post(self, request, slug=None):
+        client_id = request.user.client.id
+        answer = entitlements.check(actor=services.Actor.client(client_id, request), client_id=client_id, demo=slug, record=True)
+        if not answer.allowed:
+            raise Refused(entitlements.REFUSALS[answer.code], answer.code)
+        return Response({"success": True, "data": answer.as_dict()})
 
 
 class DemoViewSet(ViewSet):

@@ -9,7 +9,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from clients import services
-from clients.models import AuditLog, Client, ClientDemoAccess, now
+from clients.models import AuditLog, Client, ClientDemoAccess, Demo, now
 from tests.fixtures import bearer, make_staff
 
 pytestmark = pytest.mark.django_db
@@ -374,7 +374,8 @@ def client_login(anon_api, email, password="ltplabs-demo"):
 def test_client_login_gives_tokens_naming_the_client_and_its_demos(anon_api):
     from clients.api.tokens import ClientAccessToken
 
-    client = make_client("c@example.com", demos=["pricing-lab", "network-design"])  # network-design is an inactive demo
+    client = make_client("c@example.com", demos=["pricing-lab", "inventory-sim"])
+    Demo.objects.filter(slug="inventory-sim").update(is_active=False)  # disabled after the grant
     response = client_login(anon_api, "C@EXAMPLE.com")
     assert response.status_code == 200
     claims = ClientAccessToken(response.json()["access"]).payload

@@ -22,10 +22,11 @@ def test_every_api_view_is_a_gateway_view():
     assert not {route: view for route, view in views.items() if not (isinstance(view, type) and issubclass(view, GatewayView))}
 
 
-def test_only_signing_in_and_out_pass_the_read_only_gate():
-    # they write nothing on a read-only gateway, or meet the read-only file (clients/api/auth_views.py)
+def test_only_signing_in_and_out_and_the_entitlement_check_pass_the_read_only_gate():
+    # they write nothing on a read-only gateway, or meet the read-only file (clients/api/auth_views.py);
+    # the check refuses `record` itself (clients/tests/test_api_keys.py)
     ungated = {route for route, view in api_views() if not view.read_only_gate}
     assert ungated == {
         "api/auth/token", "api/auth/token/refresh", "api/auth/token/verify", "api/auth/logout", "api/client-auth/login",
-        "api/client-auth/refresh",
+        "api/client-auth/refresh", "api/entitlements/check",
     }  # fmt: skip

@@ -345,3 +345,33 @@ def test_a_source_whose_django_migrations_are_not_this_codes_is_refused_before_a
     with psycopg.connect(target_url) as pg:
         assert pg.execute("SELECT COUNT(*) FROM clients").fetchone() == (0,)
         assert pg.execute("SELECT COUNT(*) FROM auth_user").fetchone() == (0,)
+
+
+def test_service_accounts_and_their_keys_move_to_postgresql_and_the_keys_still_work(tmp_path):
+    source = make_database_file(tmp_path, 10)
+    env = gateway_env(source)
+    key = manage(env, "api_key", "create", "demo-service", "--scope", "entitlements:check").stdout.strip().splitlines()[-1]
+    revoked = manage(env, "api_key", "create", "demo-service", "--scope", "clients:read").stdout.strip().splitlines()[-1]
+    manage(env, "api_key", "revoke", revoked.split(".")[0])
+    target_url = scratch_database("keys")
+    result = manage(env, "migrate_to_postgres", "--to", target_url, check=False)
+    assert result.returncode == 0, result.stderr
+    table = checksum_table(result.stdout)
+    assert table["gateway_service_account"][0] == 1 and table["gateway_api_key"][0] == 2
+    assert table["gateway_service_account"][3] == table["gateway_api_key"][3] == "ok"
+    gateway = Gateway(tmp_path / "pg", workers=1, DATABASE_URL=target_url)
+    try:
+        gateway.start()
+        check = {"client_id": 1, "demo": "route-optimizer"}
+        answers = [
+            urllib.request.Request(f"{gateway.url}/api/entitlements/check", data=json.dumps(check).encode(), method="POST",
+                                   headers={"Content-Type": "application/json", "Authorization": f"Api-Key {value}"})
+            for value in (key, revoked)
+        ]  # fmt: skip
+        with urllib.request.urlopen(answers[0], timeout=30) as response:
+            assert response.status == 200 and json.load(response)["data"]["client_id"] == 1
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(answers[1], timeout=30)
+        assert refused.value.code == 401
+    finally:
+        gateway.stop()

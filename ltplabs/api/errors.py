@@ -91,7 +91,10 @@ def _read_only() -> bool:
 
 def api_exception_handler(exc, context):
     if isinstance(exc, ServiceError):
-        return Response(error_body(exc.message), status=exc.status)
+        body = error_body(exc.message)
+        if getattr(exc, "code", None):
+            body["code"] = exc.code
+        return Response(body, status=exc.status)
     if isinstance(exc, ValidationError):
         details = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(error_body(_first_sentence(list(details.values())), details), status=400)

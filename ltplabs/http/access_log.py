@@ -20,6 +20,9 @@ def user_label(request) -> str | None:
         return None
     if hasattr(user, "client"):
         return f"client:{user.pk}"
+    own = getattr(user, "principal", None)  # a service account: "service:<id>"
+    if isinstance(own, str):
+        return own
     return f"staff:{user.get_username()}"
 
 

@@ -1,0 +1,122 @@
+"""May this client open this demo now? The one answer behind POST /api/entitlements/check (programs)
+and POST /api/me/demos/{slug}/open (a signed-in client), decided from the database at that moment.
+
+One indexed read (the client by id or e-mail, the demo by slug and the access row, joined), and
+with `record` one write transaction: access_count + 1 in the UPDATE itself (never read, add,
+write back: concurrent opens each count), last_accessed_at, the demo.open audit row. Plain SQL
+on this path: the ORM's query building was most of a check's time (bench/README.md, W6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from django.db import connection, transaction
+
+from ltplabs import metrics
+
+from . import rules
+from .audit import Actor, audit
+from .legacy_time import as_utc, format_time, now
+from .models import ClientDemoAccess
+
+OK = "OK"
+_LAST_ACCESSED = ClientDemoAccess._meta.get_field("last_accessed_at")
+# Each refusal's sentence (the client route's 403 says it; the check answers the code).
+REFUSALS = {
+    "UNKNOWN_CLIENT": "No such client.",
+    "UNKNOWN_DEMO": "No such demo.",
+    "CLIENT_INACTIVE": "The client's account is deactivated.",
+    "CLIENT_EXPIRED": "The client's access has ended.",
+    "DEMO_DISABLED": "The demo is disabled.",
+    "NO_ACCESS": "The client has no access to this demo.",
+    "ACCESS_EXPIRED": "The client's access to this demo has ended.",
+}
+
+# The client (by its primary key, or its e-mail's unique index: NOCASE on SQLite, citext on
+# PostgreSQL), the demo (its slug's unique index) and the access row (the (client, demo) unique
+# index), in one statement: the check's only read.
+_READ = (
+    "SELECT c.id, c.is_active, c.access_end_date, d.id, d.is_active, a.id, a.expires_at FROM clients c "
+    "LEFT JOIN demos d ON d.slug = %s LEFT JOIN client_demo_access a ON a.client_id = c.id AND a.demo_id = d.id "
+    "WHERE c.{column} = %s"
+)
+_COUNT = "UPDATE client_demo_access SET access_count = access_count + 1, last_accessed_at = %s WHERE id = %s"
+
+
+@dataclass(frozen=True)
+class Entitlement:
+    allowed: bool
+    code: str
+    demo: str
+    client_id: int | None
+    expires_at: str | None  # when this answer stops being OK: the access row's end, else the client's (the sooner)
+    days_remaining: int | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def check(*, actor: Actor, demo: str, client_id: int | None = None, email: str | None = None, record: bool = False) -> Entitlement:
+    """The contract's code for (client, demo); with `record` and OK, the open is counted and audited."""
+    if record:
+        with transaction.atomic():  # SQLite: the write lock first, so nothing changes between the reads and the count
+            answer, access_id = _decide(demo, client_id, email)
+            if answer.allowed and not _count(actor, answer, access_id):
+                answer = _refused(answer, "NO_ACCESS")  # revoked between the read and the UPDATE (PostgreSQL)
+    else:
+        answer, _ = _decide(demo, client_id, email)
+    metrics.entitlement_checked(answer.code)
+    return answer
+
+
+def _decide(slug: str, client_id: int | None, email: str | None) -> tuple[Entitlement, int | None]:
+    at = now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _READ.format(column="id" if client_id is not None else "email"), [slug, client_id if client_id is not None else email]
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return Entitlement(False, "UNKNOWN_CLIENT", slug, client_id, None, None), None
+    found_id, client_active, client_end = row[0], bool(row[1]), as_utc(row[2])
+    demo_id, demo_active, access_id, access_end = row[3], bool(row[4]), row[5], as_utc(row[6])
+    ends = [end for end in (client_end, access_end) if end is not None]
+    end = min(ends) if ends else None
+    if demo_id is None:
+        return _answer("UNKNOWN_DEMO", slug, found_id, client_end, at), None
+    status = rules.status(client_active, client_end, at)
+    if status == rules.INACTIVE:
+        code = "CLIENT_INACTIVE"
+    elif status == rules.EXPIRED:
+        code = "CLIENT_EXPIRED"
+    elif not demo_active:
+        code = "DEMO_DISABLED"
+    elif access_id is None:
+        code = "NO_ACCESS"
+    elif access_end is not None and access_end <= at:
+        code = "ACCESS_EXPIRED"
+    else:
+        code = OK
+    return _answer(code, slug, found_id, end, at), access_id
+
+
+def _answer(code: str, slug: str, client_id: int, end: datetime | None, at: datetime) -> Entitlement:
+    return Entitlement(code == OK, code, slug, client_id, format_time(end), rules.days_remaining(end, at))
+
+
+def _refused(answer: Entitlement, code: str) -> Entitlement:
+    return Entitlement(False, code, answer.demo, answer.client_id, answer.expires_at, answer.days_remaining)
+
+
+def _count(actor: Actor, answer: Entitlement, access_id: int) -> bool:
+    """One open: access_count + 1, last_accessed_at, the audit row (inside check's transaction)."""
+    at = _LAST_ACCESSED.get_db_prep_save(now(), connection)  # the legacy text on SQLite
+    with connection.cursor() as cursor:
+        cursor.execute(_COUNT, [at, access_id])
+        if not cursor.rowcount:
+            return False
+    audit(actor=actor, action="demo.open", entity_type="client", entity_id=answer.client_id,
+          details={"demo": answer.demo, "access_id": access_id})  # fmt: skip
+    return True
