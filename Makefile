@@ -33,7 +33,8 @@ lint: setup-dev
 ## test: lint, then the whole suite on SQLite, then again on a throwaway PostgreSQL 15
 test: setup-dev lint
 	$(VENV)/bin/pytest
-	$(MAKE) --no-print-directory test-postgres
+	# test-postgres's own command: a nested make would not see this one's -o flags
+	scripts/with-postgres.sh $(VENV)/bin/pytest -q
 	@echo "The admin's screenshots (tests/test_browser.py, Chromium at 1366 and 1400 px, light and dark): test-artifacts/screenshots/"
 
 ## test-postgres: the whole suite with DATABASE_URL on a throwaway PostgreSQL 15 (scripts/with-postgres.sh)

@@ -112,7 +112,8 @@ def gateway_env(db_path: Path, port: int = 0) -> dict[str, str]:
         DJANGO_DEBUG="0",
         DJANGO_TLS="0",
         DJANGO_SECRET_KEY=SECRET,
-        JWT_SECRET=SECRET,
+        # Signed as deployed (k8s/base: the gateway-signing-key Secret): ES256 with a key of the bench's own.
+        JWT_SIGNING_KEY_FILE=str(signing_key_file()),
         JWT_ACCESS_MINUTES="240",
         DJANGO_CACHE_DIR=str(WORK / "cache"),
         DJANGO_STATIC_ROOT=str(WORK / "static"),
@@ -120,6 +121,21 @@ def gateway_env(db_path: Path, port: int = 0) -> dict[str, str]:
         PORT=str(port),
     )
     return env
+
+
+@functools.cache
+def signing_key_file() -> Path:
+    """A fresh EC P-256 key for this run (`manage.py signing_key new` makes the same kind)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    path = WORK / "signing-key.pem"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pem)
+    path.chmod(0o600)
+    return path
 
 
 @dataclass(frozen=True)
@@ -457,6 +473,11 @@ class MeteredGateway(Gateway):
         shutil.rmtree(WORK / f"metrics-{self.port}", ignore_errors=True)
 
 
+# The table's gateway is the deployed one, /metrics on (k8s/base sets METRICS_TOKEN); the metrics
+# section below compares it with Gateway, the same without them.
+DeployedGateway = MeteredGateway
+
+
 class Ceiling(Gateway):
     """gunicorn's own ceiling on this machine: the same gunicorn.conf.py and interpreter serving a
     constant WSGI answer shaped like /health's (bench/ceiling.py). W1 is reported as a share of it."""
@@ -577,7 +598,7 @@ def main() -> int:
         ceilings: dict[str, Server] = {}
         try:
             for interpreter in interpreters():
-                servers[f"gw:{interpreter.label}"] = Gateway(path, interpreter).start()
+                servers[f"gw:{interpreter.label}"] = DeployedGateway(path, interpreter).start()
             if has_peer:
                 servers["peer"] = Peer(path).start()
             if any(job[0] == "W1" for job in jobs):
@@ -616,7 +637,7 @@ def main() -> int:
         if workload not in WORKLOADS or METRICS == "only":
             continue
         source = database(WRITE_CLIENTS)
-        sides = [(f"gw:{i.label}", functools.partial(Gateway, interpreter=i)) for i in interpreters()]
+        sides = [(f"gw:{i.label}", functools.partial(DeployedGateway, interpreter=i)) for i in interpreters()]
         sides += [("peer", Peer)] if has_peer else []
         for conns in CONNS:
             log(f"  {workload} {WRITE_CLIENTS} clients, {conns} connections (fresh copies), {ROUNDS} rounds")
@@ -643,7 +664,7 @@ def main() -> int:
                     name = f"gw:{interpreter.label}"
                     path = fresh_copy(source, f"gw-{interpreter.label}-W6-{conns}.db")
                     key, pairs, before = api_key(path), entitled_pairs(path), open_counts(path)
-                    with Gateway(path, interpreter) as server:
+                    with DeployedGateway(path, interpreter) as server:
                         server.token = key
                         result = wrk(server, "W6", conns, BENCH_PAIRS=str(pairs))
                         worker_rss.extend(server.worker_rss_mb())
