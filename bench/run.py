@@ -824,7 +824,7 @@ def render(rows, worker_rss, write_checks, has_peer, started) -> str:
                 line += f" {ratio:>8.2f}" if ratio is not None else f" {'n/a':>8}"
                 if prefix == "gw" and ratio is not None:
                     ratios.setdefault((row["workload"], label), []).append(ratio)
-                if prefix == "gw" and mine and row["conns"] == max(CONNS):
+                if prefix == "gw" and mine and peer and row["conns"] == max(CONNS):
                     # A server that answered nothing in time (wrk's 10 s timeout) has no latency: it loses.
                     if not mine["requests"] or (peer["requests"] and mine["p99_ms"] > peer["p99_ms"]):
                         p99_misses.append(f"{title} ({label}), {row['clients']:,} clients")
