@@ -604,10 +604,11 @@ def main() -> int:
             if any(job[0] == "W1" for job in jobs):
                 for interpreter in interpreters():
                     ceilings[f"ceiling:{interpreter.label}"] = Ceiling(path, interpreter).start()
-            for job in jobs:
+            for index, job in enumerate(jobs):
                 chosen = {**servers, **ceilings} if job[0] == "W1" else servers
                 measure(job[0], clients, chosen, *job[1:])
-                if job[0] == "W1":  # the ceilings are W1's alone: stopped, they leave the cores to the rest
+                if job[0] == "W1" and all(later[0] != "W1" for later in jobs[index + 1 :]):
+                    # The ceilings are W1's alone: stopped after its last row, they leave the cores to the rest.
                     for ceiling in ceilings.values():
                         ceiling.stop()
             worker_rss.extend(mb for name, s in servers.items() if name.startswith("gw:") for mb in s.worker_rss_mb())
