@@ -312,3 +312,10 @@ def redis_server():
         yield server.start()
     finally:
         server.stop()
+
+
+@pytest.fixture
+def plain_static_files(settings):
+    """In-process admin pages: the suite runs with DEBUG off and no collectstatic, and the manifest
+    storage would refuse {% static %}; the plain storage needs no manifest."""
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}

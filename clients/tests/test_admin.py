@@ -17,18 +17,12 @@ from clients.legacy_time import format_time
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, now
 from tests.fixtures import make_staff
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static_files")]
 
 HASH = "$2b$10$.F1S/9sN1v/GCvIeXCBqi.nsCy/bbhJtTjTAsZdVdPighTlkhYFzK"  # 'ltplabs-demo'
 UA = "pytest-admin/1.0"
 CLIENTS = reverse("admin:clients_client_changelist")
 AUDIT = reverse("admin:clients_auditlog_changelist")
-
-
-@pytest.fixture(autouse=True)
-def plain_static_files(settings):
-    # The suite runs with DEBUG off and no collectstatic: the manifest storage would refuse {% static %}.
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 
 @pytest.fixture

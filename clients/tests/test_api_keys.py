@@ -21,7 +21,7 @@ from clients.audit import Actor
 from clients.models import ApiKey, AuditLog, ServiceAccount
 from tests.fixtures import ALL_CLIENT_PERMS, make_staff
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static_files")]
 
 HASH = "$2b$10$.F1S/9sN1v/GCvIeXCBqi.nsCy/bbhJtTjTAsZdVdPighTlkhYFzK"  # 'ltplabs-demo'
 
@@ -253,11 +253,6 @@ def test_the_command_refuses_a_bad_expiry_and_an_unknown_prefix():
 
 
 # --- the admin -------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def plain_static_files(settings):
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 
 from tests.fixtures import ROOT
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static_files")]
 
 PO = ROOT / "locale" / "pt_PT" / "LC_MESSAGES" / "django.po"
 MO = PO.with_suffix(".mo")
@@ -30,11 +30,6 @@ def msgfmt() -> str:
             pytest.fail("msgfmt is missing (apt-get install gettext)")
         pytest.skip("msgfmt is missing (apt-get install gettext)")
     return found
-
-
-@pytest.fixture(autouse=True)
-def plain_static_files(settings):
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 
 def test_the_catalogue_has_no_untranslated_or_fuzzy_entry():

@@ -14,7 +14,7 @@ from clients.models import AuditLog, Client, ClientDemoAccess
 from clients.tests.test_admin import HASH
 from tests.fixtures import make_staff
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static_files")]
 IMPORT = reverse("admin:clients_client_import")
 
 GOOD = (
@@ -23,11 +23,6 @@ GOOD = (
     f"Rui Import,rui.import@example.com,,,,,{HASH}\n"
 )
 ONE_BAD = GOOD + f"Bad Row,not-an-email,EDP,,0,no-such-demo,{HASH}\n" + f"Zoe Import,zoe.import@example.com,,,,,{HASH}\n"
-
-
-@pytest.fixture(autouse=True)
-def plain_static_files(settings):
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 
 def write(tmp_path, name, text):

@@ -21,17 +21,12 @@ from clients.audit import Actor
 from clients.models import AuditLog
 from tests.fixtures import make_staff
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static_files")]
 
 PASSWORD = "staff-pass-123"
 TOKEN = "/api/auth/token"
 LOGIN = reverse("admin:login")
 ENROL = reverse("admin:second_factor")
-
-
-@pytest.fixture(autouse=True)
-def plain_static_files(settings):
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 
 
 @pytest.fixture

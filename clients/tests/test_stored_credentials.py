@@ -16,12 +16,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from ltplabs.http.sessions import SessionStore, stored_key
 from tests.fixtures import make_staff
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def plain_static_files(settings):
-    settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("plain_static_files")]
 
 
 def test_a_session_is_found_by_its_key_but_stored_under_its_hash():
