@@ -219,11 +219,15 @@ class EntitlementCheckView(APIView):
         return Response({"success": True, "data": answer.as_dict()})
 
 
-class MeDemoOpenView(APIView):
-    """For a signed-in client: open a demo (the same check, always recorded)."""
+class ClientView(APIView):
+    """A route of the signed-in client: a client access token, never a staff one."""
 
     authentication_classes = [ClientJWTAuthentication]
     permission_classes = [IsClient]
+
+
+class MeDemoOpenView(ClientView):
+    """For a signed-in client: open a demo (the same check, always recorded)."""
 
     @extend_schema(
         summary="The signed-in client opens a demo: 200 with the entitlement, or 403 with its code",
@@ -356,11 +360,8 @@ def client_refresh_token(raw: str) -> ClientRefreshToken:
     return refresh
 
 
-class ClientLogoutView(APIView):
+class ClientLogoutView(ClientView):
     """The refresh token and the access token sent with it stop working, on every worker and replica."""
-
-    authentication_classes = [ClientJWTAuthentication]
-    permission_classes = [IsClient]
 
     @extend_schema(
         summary="Client sign-out",
@@ -378,10 +379,7 @@ class ClientLogoutView(APIView):
         return Response({"success": True})
 
 
-class MePasswordView(APIView):
-    authentication_classes = [ClientJWTAuthentication]
-    permission_classes = [IsClient]
-
+class MePasswordView(ClientView):
     @extend_schema(
         summary="The signed-in client changes its password; every other token of it stops working",
         request=ClientPasswordInput,
@@ -398,10 +396,7 @@ class MePasswordView(APIView):
         return Response({"success": True, **tokens_for_client(client, selectors.client_open_demos(client))})
 
 
-class MeView(APIView):
-    authentication_classes = [ClientJWTAuthentication]
-    permission_classes = [IsClient]
-
+class MeView(ClientView):
     @extend_schema(
         summary="The signed-in client's profile and its demos (client token)",
         responses={200: inline_serializer("Me", {"success": serializers.BooleanField(), "data": inline_serializer(
