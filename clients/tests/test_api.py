@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from clients import services
+from clients import rules, services
+from clients.legacy_time import parse_time
 from clients.models import AuditLog, Client, ClientDemoAccess, Demo, now
 from tests.fixtures import bearer, make_staff
 
@@ -80,9 +82,24 @@ def test_create_answers_what_a_read_of_the_client_gives(api):
     assert response.status_code == 201
     created = response.json()["data"]
     assert created["name"] == "Ana Ñ" and created["company"] is None and created["demo_count"] == 2
-    assert created == api.get(f"/api/clients/{created['id']}").json()["data"]
+    assert_reads_the_same(api, created)
     plain = new_client(api, email="plain.create@example.com").json()["data"]
-    assert plain["demo_count"] == 0 and plain == api.get(f"/api/clients/{plain['id']}").json()["data"]
+    assert plain["demo_count"] == 0
+    assert_reads_the_same(api, plain)
+
+
+def assert_reads_the_same(api, created: dict) -> None:
+    """`created` equals a read of the client, days_remaining as of that read: the read may fall in a
+    later second than the create, and a whole day from then can then be one day less (SQLite's view
+    counts from the gateway's second, PostgreSQL's from its statement's microsecond). Either way
+    the figure must be what rules.days_remaining gives for a moment the read spanned."""
+    end = parse_time(created["access_end_date"])
+    before = timezone.now()
+    read = api.get(f"/api/clients/{created['id']}").json()["data"]
+    after = timezone.now()
+    assert {**created, "days_remaining": None} == {**read, "days_remaining": None}
+    assert rules.days_remaining(end, after) <= read["days_remaining"] <= rules.days_remaining(end, before.replace(microsecond=0))
+    assert created["days_remaining"] == rules.days_remaining(end, parse_time(created["created_at"]))
 
 
 def test_unknown_demo_slug_is_400_and_nothing_written(api):
