@@ -55,7 +55,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="ltplabs-request-profile-"))
     database = prepare(workdir)
     os.environ.update(
-        DJANGO_SETTINGS_MODULE="ltplabs.settings", DJANGO_DEBUG="0", DJANGO_TLS="0", DJANGO_ACCESS_LOG="0",
+        DJANGO_SETTINGS_MODULE="ltplabs.settings", DJANGO_DEBUG="0", DJANGO_TLS="0",
+        DJANGO_ACCESS_LOG=os.environ.get("DJANGO_ACCESS_LOG", "0"),  # DJANGO_ACCESS_LOG=1: with the access line, as deployed
         DJANGO_SECRET_KEY=secrets.token_urlsafe(48), JWT_SECRET=secrets.token_urlsafe(48),
         DATABASE_PATH=str(database), DJANGO_ALLOWED_HOSTS="127.0.0.1", DJANGO_CACHE_DIR=str(workdir / "cache"),
     )  # fmt: skip

@@ -17,6 +17,10 @@ import struct
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
+from . import metrics_pid
+
+metrics_pid.install()
+
 REQUESTS = Counter("ltplabs_http_requests", "Answers, by route pattern, method and status.", ["route", "method", "status"])
 REQUEST_DURATION = Histogram(
     "ltplabs_http_request_duration_seconds",

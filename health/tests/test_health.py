@@ -93,3 +93,13 @@ def test_gunicorns_entry_point_answers_health_itself_as_django_would(client):
     assert answer["headers"]["X-Request-ID"] == through_django["X-Request-ID"] == "probe-1"
     for name in ("Content-Type", "X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Cross-Origin-Opener-Policy"):
         assert answer["headers"][name] == through_django[name], name
+
+
+def test_the_healthy_body_is_the_report_as_json_dumps_writes_it(monkeypatch):
+    """health.views.HEALTHY, the probe's answer written without building a dict: byte for byte
+    what json.dumps(_report(None)) gives, whatever the time."""
+    from health import views
+
+    for moment in ("2026-12-01T16:20:00.123456Z", "2026-12-31T23:59:59Z"):
+        monkeypatch.setattr(views, "_timestamp", lambda moment=moment: moment)
+        assert views.HEALTHY % views._timestamp().encode() == json.dumps(views._report(None)).encode()

@@ -1,5 +1,5 @@
-import os
 import re
+from random import getrandbits
 
 from django.conf import settings
 from django.contrib.auth import middleware as auth
@@ -13,9 +13,13 @@ _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def request_id(environ: dict) -> str:
-    """A request's id: the caller's X-Request-ID, when it sent a sane one, else a new one."""
-    given = environ.get("HTTP_X_REQUEST_ID", "")
-    return given if _VALID_ID.fullmatch(given) else os.urandom(16).hex()  # 32 hex digits, as a uuid4 gave, in a fifth of the time
+    """A request's id: the caller's X-Request-ID, when it sent a sane one, else a new one.
+
+    32 hex digits, as a uuid4 gave. An id names a request in the logs and guards nothing, so it
+    comes from the random module's generator, without os.urandom's system call (uuid4 took five
+    times as long); each process has its own, reseeded in every child a fork makes."""
+    given = environ.get("HTTP_X_REQUEST_ID")
+    return given if given is not None and _VALID_ID.fullmatch(given) else f"{getrandbits(128):032x}"
 
 
 class RequestIDMiddleware:

@@ -3,11 +3,14 @@
 Django's own backend plus the rules of this deployment: the file must already exist
 (sqlite3.connect would silently create an empty one), DATABASE_READ_ONLY opens it with
 mode=ro, and a connection notices when the file it opened was deleted or replaced.
-The init pragmas and BEGIN IMMEDIATE come from OPTIONS in settings.
+The init pragmas and BEGIN IMMEDIATE come from OPTIONS in settings; the gateway's own writers
+queue for SQLite's write lock (write_queue.py).
 """
 
+import logging
 import os
 import sqlite3
+import stat
 import time
 from urllib.parse import quote
 
@@ -15,9 +18,15 @@ from django.db.backends.sqlite3 import base
 
 from ltplabs import metrics
 
+from .write_queue import WriteQueue
+
+logger = logging.getLogger(__name__)
+READABLE_TO_ALL = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
 
 class DatabaseWrapper(base.DatabaseWrapper):
     opened_inode: tuple[int, int] | None = None
+    write_queue: WriteQueue | None = None
 
     @property
     def path(self) -> str:
@@ -37,15 +46,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
                     f"database file {self.path} does not exist; create it with `manage.py initdb` "
                     f"or point DATABASE_PATH at the existing ltplabs.db"
                 )
-            stat = os.stat(self.path)
-            self.opened_inode = (stat.st_dev, stat.st_ino)
+            info = os.stat(self.path)
+            self.opened_inode = (info.st_dev, info.st_ino)
         try:
-            return super().get_new_connection(conn_params)
+            connection = super().get_new_connection(conn_params)
         except sqlite3.OperationalError as exc:
             problem = self._open_problem()
             if problem:
                 raise sqlite3.OperationalError(problem) from exc
             raise
+        if self.opened_inode is not None and not self.read_only:
+            try:
+                self.write_queue = WriteQueue(self.path, float(self.settings_dict["OPTIONS"].get("timeout", 5)))
+            except OSError as exc:  # e.g. another user's lock file: SQLite's busy_timeout alone, as without the queue
+                logger.warning("no write queue for %s: %s", self.path, exc)
+        return connection
 
     def _open_problem(self) -> str | None:
         # SQLite's own word for these is "unable to open database file", which says nothing.
@@ -74,16 +89,44 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 metrics.SQLITE_CHECKPOINTS.inc()
             except sqlite3.Error:
                 pass  # closing matters more; the next writer's checkpoint catches up
-        super()._close()
+        try:
+            super()._close()
+        finally:
+            if self.write_queue is not None:
+                self.write_queue.close()
+                self.write_queue = None
 
     def _start_transaction_under_autocommit(self):
         # BEGIN IMMEDIATE is where a writer waits for SQLite's one write lock (busy_timeout):
         # the time it takes is the queue behind the other writers, the wait that fails included.
+        # The gateway's own writers wait in write_queue.py's queue first, and the time counts too.
         started = time.perf_counter()
         try:
-            super()._start_transaction_under_autocommit()
+            if self.write_queue is not None:
+                self.write_queue.acquire()
+            try:
+                super()._start_transaction_under_autocommit()
+            except BaseException:
+                self._leave_write_queue()
+                raise
         finally:
             metrics.SQLITE_WRITE_LOCK_WAIT.observe(time.perf_counter() - started)
+
+    def _commit(self):
+        try:
+            return super()._commit()
+        finally:
+            self._leave_write_queue()
+
+    def _rollback(self):
+        try:
+            return super()._rollback()
+        finally:
+            self._leave_write_queue()
+
+    def _leave_write_queue(self):
+        if self.write_queue is not None:
+            self.write_queue.release()
 
     @property
     def read_only(self) -> bool:
@@ -103,13 +146,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if path.startswith("file:") or self.is_in_memory_db():
             return None
         try:
-            stat = os.stat(path)
+            info = os.stat(path)
         except FileNotFoundError:
             return f"database file {path} is missing"
         except OSError as exc:
             return f"database file {path} cannot be read: {exc.strerror}"
-        if not os.access(path, os.R_OK):
+        # A file whose mode lets owner, group and others read it is readable to this process
+        # whoever it runs as: one system call less on every request (2 of the probe's 3).
+        if info.st_mode & READABLE_TO_ALL != READABLE_TO_ALL and not os.access(path, os.R_OK):
             return f"database file {path} cannot be read"
-        if self.opened_inode is not None and self.connection is not None and self.opened_inode != (stat.st_dev, stat.st_ino):
+        if self.opened_inode is not None and self.connection is not None and self.opened_inode != (info.st_dev, info.st_ino):
             return f"database file {path} was replaced while open"
         return None

@@ -168,3 +168,36 @@ def test_entitlement_checks_count_the_contracts_codes_only():
     assert value("ltplabs_entitlement_checks_total", code="NO_ACCESS") == before + 1
     with pytest.raises(ValueError):
         metrics.entitlement_checked("no_access; DROP")  # a label value nobody bounded
+
+
+FORKED_COUNTS = """
+import os, sys
+from ltplabs import metrics
+metrics.AUDIT_ROWS.labels("client.create").inc()
+child = os.fork()
+if child == 0:
+    metrics.AUDIT_ROWS.labels("client.create").inc(5)
+    os._exit(0)
+os.waitpid(child, 0)
+metrics.AUDIT_ROWS.labels("client.create").inc(2)
+print(child)
+"""
+
+
+def test_each_process_counts_into_its_own_file_after_a_fork_without_asking_its_pid_each_time(tmp_path):
+    """ltplabs/metrics_pid.py: the remembered pid is the child's own after a fork, so a forked
+    worker's counts go to its file and are never added to, or reset with, its parent's."""
+    import subprocess
+    import sys
+
+    from prometheus_client.mmap_dict import MmapedDict
+
+    env = {"PATH": "/usr/bin:/bin", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", FORKED_COUNTS], env=env, cwd=ROOT, capture_output=True, text=True, check=True)
+    child = int(out.stdout)
+    counted = {}
+    for path in tmp_path.glob("counter_*.db"):
+        pid = int(path.stem.split("_")[1])
+        counted[pid] = sum(entry[1] for entry in MmapedDict.read_all_values_from_file(str(path)) if "client.create" in entry[0])
+    assert counted[child] == 5
+    assert sorted(counted.values()) == [3, 5]  # the parent's 1 + 2 in its own file
