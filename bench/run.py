@@ -115,7 +115,9 @@ def gateway_env(db_path: Path, port: int = 0) -> dict[str, str]:
         # Signed as deployed (k8s/base: the gateway-signing-key Secret): ES256 with a key of the bench's own.
         JWT_SIGNING_KEY_FILE=str(signing_key_file()),
         JWT_ACCESS_MINUTES="240",
-        DJANGO_CACHE_DIR=str(WORK / "cache"),
+        # Each server's own (its sign-in throttles, revocation memo): a run starts dozens of servers,
+        # each signing in once, and the staff sign-in throttle counts per address across them.
+        DJANGO_CACHE_DIR=str(WORK / f"cache-{port}"),
         DJANGO_STATIC_ROOT=str(WORK / "static"),
         DATABASE_PATH=str(db_path),
         PORT=str(port),
@@ -451,6 +453,10 @@ class Gateway(Server):
 
     def env(self) -> dict[str, str]:
         return gateway_env(self.db_path, self.port)
+
+    def stop(self) -> None:
+        super().stop()
+        shutil.rmtree(WORK / f"cache-{self.port}", ignore_errors=True)
 
     def worker_rss_mb(self) -> list[float]:
         """Resident memory of each worker (the master's children), in MB."""
