@@ -18,6 +18,8 @@ OFFSET_MAX = 2_000_000_000
 class StrictBooleanField(serializers.BooleanField):
     """true or false, as the document says: not 0, 1, "yes" or "on"."""
 
+    keeps_json_booleans = True  # a JSON true or false comes back as it is (ltplabs/api/plain_input.py)
+
     def to_internal_value(self, data):
         if not isinstance(data, bool):
             self.fail("invalid", input=data)

@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from .plain_input import plain_values
+
 
 class InputSerializer(serializers.Serializer):
     """Validates a request's body or query. DRF deep-copies a serializer's declared fields for
@@ -12,6 +14,11 @@ class InputSerializer(serializers.Serializer):
 
     def get_fields(self):
         return {name: _shallow_copy(field) for name, field in self._declared_fields.items()}
+
+    def to_internal_value(self, data):
+        """DRF's, but a plain body's values are taken as they are (ltplabs/api/plain_input.py)."""
+        values = plain_values(self, data)
+        return values if values is not None else super().to_internal_value(data)
 
 
 def _shallow_copy(field: serializers.Field) -> serializers.Field:
