@@ -162,4 +162,3 @@ def _list(allow_empty: bool, low: int | None, high: int | None, child: Check, va
     if (high is not None and len(value) > high) or (low is not None and len(value) < low):
         raise NotPlain
     return [child(item) for item in value]
-
