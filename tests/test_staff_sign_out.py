@@ -1,6 +1,6 @@
 """The admin's *Sign out everywhere* on a staff user, against a real gunicorn (two workers): the
-user's access and refresh tokens and its admin session stop working at once, another user's keep
-working, and the audit log says who did it."""
+user's access and refresh tokens stop working on both workers within the contract's second, its
+admin session at once, another user's keep working, and the audit log says who did it."""
 
 import json
 import re
