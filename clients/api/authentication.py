@@ -113,15 +113,20 @@ def is_valid(token_class, raw_token) -> bool:
     return True
 
 
+class Principal:
+    """What DRF and the permission classes ask of request.user, for a caller that is not a Django user."""
+
+    is_authenticated = True
+    is_staff = False
+    is_active = True
+
+
 @dataclass
-class ClientPrincipal:
+class ClientPrincipal(Principal):
     """request.user for a client token: the client, never a Django user."""
 
     client: Client
     token: ClientAccessToken
-    is_authenticated: bool = True
-    is_staff: bool = False
-    is_active: bool = True
 
     @property
     def pk(self):
@@ -163,16 +168,13 @@ class ClientJWTAuthentication(BaseAuthentication):
 
 
 @dataclass
-class ServiceAccountPrincipal:
+class ServiceAccountPrincipal(Principal):
     """request.user for an API key: a program, never a Django user. Its scopes answer the model
     permissions the staff routes ask (api_keys.SCOPE_PERMISSIONS), so those routes need no second rule."""
 
     account: ServiceAccount
     prefix: str
     scopes: frozenset[str]
-    is_authenticated: bool = True
-    is_staff: bool = False
-    is_active: bool = True
 
     @property
     def pk(self):
