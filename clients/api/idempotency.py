@@ -8,6 +8,9 @@ from rest_framework.response import Response
 from clients import idempotency
 
 HEADER = "Idempotency-Key"
+# HEADER as the WSGI environ names it: read from META, a write need not build request.headers
+# (an object of every header, ~5 µs) to learn that it carries none.
+META_KEY = "HTTP_IDEMPOTENCY_KEY"
 REPLAYED = "Idempotent-Replayed"
 WRITE_METHODS = ("POST", "PATCH", "DELETE")
 
@@ -18,7 +21,7 @@ def idempotent(method):
 
     @functools.wraps(method)
     def wrapper(self, request, *args, **kwargs):
-        key = request.headers.get(HEADER)
+        key = request.META.get(META_KEY)
         if key is None or request.method not in WRITE_METHODS:
             return method(self, request, *args, **kwargs)
         idempotency.validate_key(key)

@@ -46,8 +46,9 @@ OWN_VALIDATORS = {
 
 
 def plain_values(serializer, data) -> dict | None:
-    """serializer.to_internal_value(data) when every value is plain, else None."""
-    if type(data) is not dict or serializer.partial:
+    """serializer.to_internal_value(data) when every value is plain and the serializer has no
+    validators and no read-only defaults (nothing for run_validators to do), else None."""
+    if type(data) is not dict or serializer.partial or serializer.read_only or serializer.validators:
         return None
     plan = _plan(type(serializer))
     if plan is None:
@@ -73,10 +74,13 @@ def plain_values(serializer, data) -> dict | None:
 @functools.cache
 def _plan(serializer_class) -> tuple | None:
     """(name, check, required, default) of each writable field; None for a serializer it cannot
-    follow (a validate_<field> method, a field with another source, a default that needs context)."""
+    follow (a validate_<field> method, a field with another source, a default that needs context,
+    a read-only field with a default, which DRF merges into what its validators see)."""
     plan = []
     for name, field in serializer_class._declared_fields.items():
         if field.read_only:
+            if field.default is not empty:
+                return None
             continue
         if getattr(serializer_class, f"validate_{name}", None) is not None or field.source not in (None, name):
             return None

@@ -27,6 +27,10 @@ class ORJSONRenderer(JSONRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if data is None:
             return b""
-        if self.get_indent(accepted_media_type or "", renderer_context or {}):
+        if accepted_media_type == self.media_type:  # no parameters: get_indent's answer, without parsing them
+            indent = (renderer_context or {}).get("indent")
+        else:
+            indent = self.get_indent(accepted_media_type or "", renderer_context or {})
+        if indent:
             return super().render(data, accepted_media_type, renderer_context)
         return orjson.dumps(data, default=_drf_default, option=_OPTIONS)

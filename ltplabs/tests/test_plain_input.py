@@ -1,6 +1,7 @@
-"""ltplabs/api/plain_input.py: whenever it takes a body's values as they are, they are exactly what
-DRF's own validation gives (value and type), for every input serializer of the API, on bodies
-generated to sit on each rule's edges; and the common bodies do take that way."""
+"""ltplabs/api/plain_input.py and InputSerializer.run_validation: whatever the body, validating it
+gives exactly what DRF's own validation gives (the values and their types, or the same errors),
+for every input serializer of the API, on bodies generated to sit on each rule's edges; and the
+common bodies take the plain way, without binding the serializer's fields."""
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -39,16 +40,26 @@ def exact(values: dict) -> str:
     return repr(values)  # repr tells True from 1 and "1" from 1, where == does not
 
 
+def outcome(run_validation, serializer, body) -> str:
+    """The validated values, or the errors, of one validation."""
+    try:
+        return exact(run_validation(serializer, body))
+    except serializers.ValidationError as error:
+        return f"errors {error.detail!r}"
+
+
 @pytest.mark.parametrize("serializer_class", INPUTS, ids=lambda cls: cls.__name__)
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_values_taken_as_they_are_are_what_drf_gives(serializer_class, data):
+def test_validation_gives_what_drf_gives(serializer_class, data):
     names = [*serializer_class._declared_fields, "unknown"]
     body = data.draw(st.dictionaries(st.sampled_from(names), VALUES))
-    serializer = serializer_class(data=body)
-    plain = plain_values(serializer, body)
+    plain = plain_values(serializer_class(data=body), body)
+    ours = outcome(serializer_class.run_validation, serializer_class(data=body), body)
+    drf = outcome(serializers.Serializer.run_validation, serializer_class(data=body), body)
+    assert ours == drf, body
     if plain is not None:
-        assert exact(plain) == exact(serializers.Serializer.to_internal_value(serializer, body)), body
+        assert exact(plain) == exact(serializers.Serializer.to_internal_value(serializer_class(data=body), body)), body
 
 
 @pytest.mark.parametrize(
@@ -68,7 +79,26 @@ def test_the_common_bodies_are_taken_as_they_are(serializer_class, body):
     serializer = serializer_class(data=body)
     plain = plain_values(serializer, body)
     assert plain is not None
-    assert exact(plain) == exact(serializers.Serializer.to_internal_value(serializer, body))
+    assert exact(plain) == exact(serializers.Serializer.to_internal_value(serializer_class(data=body), body))
+    assert serializer.is_valid(), serializer.errors
+    assert "fields" not in serializer.__dict__  # DRF's cached_property: the fields were never bound
+
+
+def test_a_serializer_with_validators_or_read_only_defaults_goes_through_drf():
+    class WithValidators(StrictSerializer):
+        name = serializers.CharField()
+
+        class Meta:
+            validators = [lambda attrs: None]
+
+    class WithReadOnlyDefault(StrictSerializer):
+        name = serializers.CharField()
+        kind = serializers.CharField(read_only=True, default="client")
+
+    body = {"name": "Maria"}
+    assert plain_values(WithValidators(data=body), body) is None
+    assert plain_values(WithReadOnlyDefault(data=body), body) is None
+    serializer = WithReadOnlyDefault(data=body)
     assert serializer.is_valid(), serializer.errors
 
 
