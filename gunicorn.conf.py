@@ -11,6 +11,8 @@ import sys
 
 from gunicorn.glogging import Logger
 
+from ltplabs.http.quick_close import close_when_drained
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '3000')}"
 # Chosen by measurement (bench/, `make bench`): one process per core, and sync workers. A gthread
 # worker keeps connections alive, but its main thread accepts new connections while its request
@@ -156,3 +158,9 @@ def worker_exit(server, worker):
         except Exception as exc:  # one broken connection must not keep the others open
             server.log.warning("could not close a database connection: %s", exc)
     server.log.info("worker %s closed %s database connection(s)", worker.pid, closed)
+
+
+def post_request(worker, req, environ, resp):
+    """The answer is written: a sync worker closes the connection at once when nothing is left
+    unread, instead of waiting for the client's FIN (ltplabs/http/quick_close.py)."""
+    close_when_drained(worker, req, resp)

@@ -220,3 +220,40 @@ def test_gateway_refuses_to_start_in_production_without_keys(tmp_path):
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode != 0
     assert "JWT_SECRET or JWT_SIGNING_KEY is not set" in result.stderr
+
+
+def test_answers_arrive_whole_whether_or_not_the_gateway_read_the_body(gateway_factory):
+    """gunicorn.conf.py's post_request closes a connection at once when nothing is left unread
+    (ltplabs/http/quick_close.py), else gunicorn drains it first: close() on unread bytes would
+    send a reset that can destroy the answer. A client that sends 64 KB of a 1 MB body which the
+    gateway refuses unread (no token), and clients whose small bodies are read, all read their
+    whole answer and then a clean end, never a reset."""
+    import socket
+
+    gateway = gateway_factory(workers=2)
+    token = gateway.staff_token()
+
+    def exchange(head: bytes, body: bytes) -> bytes:
+        with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as sock:
+            sock.sendall(head + body)
+            chunks = []
+            while chunk := sock.recv(65536):  # ConnectionResetError on a reset
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    refused, created, resets = 0, 0, 0
+    for index in range(20):
+        try:
+            answer = exchange(b"POST /api/clients HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: 1000000\r\n\r\n", b" " * 65536)  # fmt: skip
+            head, _, body = answer.partition(b"\r\n\r\n")
+            refused += head.startswith(b"HTTP/1.1 401") and json.loads(body)["success"] is False
+            small = json.dumps({"name": "Whole", "email": f"whole-{index}@example.com", "password_hash": HASH}).encode()
+            answer = exchange(b"POST /api/clients HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                              b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: " + str(len(small)).encode()
+                              + b"\r\n\r\n", small)  # fmt: skip
+            head, _, body = answer.partition(b"\r\n\r\n")
+            created += head.startswith(b"HTTP/1.1 201") and json.loads(body)["success"] is True
+        except ConnectionResetError:
+            resets += 1
+    assert (refused, created, resets) == (20, 20, 0)
