@@ -9,7 +9,7 @@ on this path: the ORM's query building was most of a check's time (bench/README.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -55,7 +55,7 @@ class Entitlement:
     days_remaining: int | None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return dict(vars(self))  # asdict()'s answer for these plain fields, without its deep copy (5 µs of a check)
 
 
 def check(*, actor: Actor, demo: str, client_id: int | None = None, email: str | None = None, record: bool = False) -> Entitlement:

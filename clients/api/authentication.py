@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db.models.signals import m2m_changed, post_delete, post_save
-from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework import HTTP_HEADER_ENCODING, exceptions
+from rest_framework.authentication import BaseAuthentication
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
@@ -97,6 +97,13 @@ class StaffJWTAuthentication(JWTAuthentication):
         return user
 
 
+def authorization_header(request) -> bytes:
+    """DRF's get_authorization_header, read from META: DRF asks request.headers, which builds an
+    object of every header (~5 µs) for the one it wants."""
+    header = request.META.get("HTTP_AUTHORIZATION", b"")
+    return header.encode(HTTP_HEADER_ENCODING) if isinstance(header, str) else header
+
+
 def refuse_revoked(token):
     """The staff token, unless signed out (revocation: checked on every request, cached or not)."""
     if revocation.is_revoked(revocation.subject("staff", token.get(jwt_settings.USER_ID_CLAIM)), token):
@@ -140,7 +147,7 @@ class ClientJWTAuthentication(BaseAuthentication):
     keyword = b"bearer"
 
     def authenticate(self, request):
-        parts = get_authorization_header(request).split()
+        parts = authorization_header(request).split()
         if parts and parts[0].lower() == ApiKeyAuthentication.keyword:
             raise exceptions.PermissionDenied("An API key cannot be used on client routes.")
         if not parts or parts[0].lower() != self.keyword:
@@ -198,7 +205,7 @@ class ApiKeyAuthentication(BaseAuthentication):
     keyword = b"api-key"
 
     def authenticate(self, request):
-        parts = get_authorization_header(request).split()
+        parts = authorization_header(request).split()
         if not parts or parts[0].lower() != self.keyword:
             return None
         if len(parts) != 2:

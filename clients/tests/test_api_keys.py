@@ -334,3 +334,15 @@ def test_the_schema_documents_the_api_key_scheme_on_the_routes_that_take_it():
     assert "apiKey" in security[("/api/clients", "get")] and "staffJWT" in security[("/api/clients", "get")]
     assert security[("/api/me/demos/{slug}/open", "post")] == ["clientJWT"]
     assert "apiKey" not in security[("/api/me", "get")]
+
+
+@pytest.mark.parametrize("header", [None, "Api-Key abc.def", "Bearer x.y.z", "api-key   spaced  ", "Api-Key caf\u00e9"])
+def test_the_authorization_header_is_read_as_drf_reads_it(header):
+    from rest_framework.authentication import get_authorization_header
+    from rest_framework.test import APIRequestFactory
+
+    from clients.api.authentication import authorization_header
+
+    extra = {} if header is None else {"HTTP_AUTHORIZATION": header}
+    request = APIRequestFactory().post("/api/entitlements/check", {}, format="json", **extra)
+    assert authorization_header(request) == get_authorization_header(request)

@@ -2,12 +2,13 @@
 in its order, decided from the database at that moment, and the recorded open (also on PostgreSQL:
 make test-postgres runs this file there)."""
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
 from rest_framework.test import APIClient
 
-from clients import api_keys, services
+from clients import api_keys, entitlements, services
 from clients.api.tokens import tokens_for_client
 from clients.audit import Actor
 from clients.models import AuditLog, ClientDemoAccess, Demo, ServiceAccount, now
@@ -266,3 +267,16 @@ def test_the_admins_demo_pages_show_the_recorded_opens(checker, staff_user, sett
     assert "Total accesses" in listing and '<td class="field-total_accesses">4</td>' in listing
     page = browser.get(reverse("admin:clients_demo_change", args=[demo.id])).content.decode()
     assert "Total accesses" in page and '<div class="readonly">4</div>' in page
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        entitlements.Entitlement(True, "OK", "pricing-lab", 7, "2026-01-02 03:04:05", 30),
+        entitlements.Entitlement(False, "UNKNOWN_CLIENT", "pricing-lab", None, None, None),
+        entitlements.Entitlement(False, "ACCESS_EXPIRED", "route-planner", 12, "2025-01-01 00:00:00", 0),
+    ],
+)
+def test_an_answer_as_a_dict_is_what_asdict_gives(answer):
+    assert answer.as_dict() == dataclasses.asdict(answer)
+    assert list(answer.as_dict()) == [field.name for field in dataclasses.fields(answer)]
