@@ -73,23 +73,18 @@ def test_a_get_is_closed_at_once(connection):
     assert read_all(client).endswith(b"ok")
 
 
-def test_a_body_the_app_did_not_read_is_left_to_close_graceful(connection):
+@pytest.mark.parametrize(
+    "request_bytes,options",
+    [
+        (b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", {"read_body": False}),
+        (b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nhello", {"read_body": False}),
+        (b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", {"then": b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n"}),
+    ],
+    ids=["a body the app did not read", "a body still on its way", "bytes sent after the request"],
+)
+def test_anything_left_to_read_is_left_to_close_graceful(connection, request_bytes, options):
     client, server = connection
-    req, resp = answer(client, server, b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", read_body=False)
-    assert not close_when_drained(SYNC_WORKER, req, resp)
-    assert server.fileno() != -1
-
-
-def test_a_body_still_on_its_way_is_left_to_close_graceful(connection):
-    client, server = connection
-    req, resp = answer(client, server, b"POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nhello", read_body=False)
-    assert not close_when_drained(SYNC_WORKER, req, resp)
-    assert server.fileno() != -1
-
-
-def test_bytes_sent_after_the_request_are_left_to_close_graceful(connection):
-    client, server = connection
-    req, resp = answer(client, server, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n", then=b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+    req, resp = answer(client, server, request_bytes, **options)
     assert not close_when_drained(SYNC_WORKER, req, resp)
     assert server.fileno() != -1
 
