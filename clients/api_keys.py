@@ -5,8 +5,10 @@ A key is `<prefix>.<secret>`: the prefix is kept as it is (unique index: finding
 indexed read, and the prefix names the key in lists and logs), the secret only as its SHA-256.
 The secret is 256 random bits, so a fast hash is the right tool: nothing can be guessed from it,
 and a password hasher (PBKDF2, bcrypt) would cost every request tens of milliseconds for no gain.
-Nothing is cached between requests: a revoke, a deactivation or an expiry is seen by the very next
-request on every worker and replica.
+A key a process has verified is taken on its word for FRESH_SECONDS, as a staff user is
+(clients/api/authentication.py): a revoke or a deactivation made by another process or replica is
+seen within that time (the contract allows 1 s), one made by this process at once, and an expiry
+on the very request it falls on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -54,6 +58,13 @@ NAME_MAX_CHARS = 100
 # last_used_at is written at most this often per key, in its own short transaction: a program's
 # reads stay reads (on SQLite a write takes the one write lock).
 LAST_USED_EVERY = timedelta(minutes=1)
+# Keys verified in the last FRESH_SECONDS, per process: (prefix, hash of the secret) -> (until,
+# when the key or its account expires, as a timestamp, or inf; the KeyUse). Without it a program's
+# every request costs a read transaction of its own before the request's work (on SQLite, on a
+# page cache the other workers' commits keep emptying): W6 in bench/README.md.
+FRESH_SECONDS = 0.5
+VERIFIED_MAX = 1024
+_verified: dict[tuple[str, str], tuple[float, float, KeyUse]] = {}
 
 logger = logging.getLogger(__name__)
 
@@ -114,15 +125,20 @@ _READ = (
 
 def authenticate(raw: str) -> KeyUse | None:
     """The key's account and scopes if `raw` is a good key of an active, unexpired account, else
-    None. One indexed read; the hashes compared in constant time."""
+    None. One indexed read (none for a key verified in the last FRESH_SECONDS); the hashes
+    compared in constant time."""
     parts = split_key(raw)
     if parts is None:
         return None
     prefix, secret = parts
+    digest = _hash(secret)
+    verified = _verified.get((prefix, digest))
+    if verified is not None and verified[0] > time.monotonic() and verified[1] > time.time():
+        return verified[2]
     with connection.cursor() as cursor:
         cursor.execute(_READ, [prefix])
         row = cursor.fetchone()
-    if row is None or not hmac.compare_digest(row[1], _hash(secret)):
+    if row is None or not hmac.compare_digest(row[1], digest):
         return None
     key_id, _, scopes, expires_at, revoked_at, last_used_at, account_id, name, active, account_expires_at = row
     at = timezone.now()
@@ -132,9 +148,19 @@ def authenticate(raw: str) -> KeyUse | None:
     if not active or (account_expires_at is not None and account_expires_at <= at):
         return None
     _note_use(key_id, prefix, last_used_at, at)
-    return KeyUse(
-        ServiceAccount(id=account_id, name=name, is_active=True, expires_at=account_expires_at), prefix, frozenset(scopes.split())
-    )
+    use = KeyUse(ServiceAccount(id=account_id, name=name, is_active=True, expires_at=account_expires_at), prefix, frozenset(scopes.split()))
+    ends = min((end.timestamp() for end in (expires_at, account_expires_at) if end is not None), default=math.inf)
+    if len(_verified) >= VERIFIED_MAX:
+        _verified.clear()
+    _verified[(prefix, digest)] = (time.monotonic() + FRESH_SECONDS, ends, use)
+    return use
+
+
+def forget_verified() -> None:
+    """This process takes no key on its word any more (a revoke or an account's change: at once,
+    and again at the commit, as a request may have verified the key meanwhile)."""
+    _verified.clear()
+    transaction.on_commit(_verified.clear)
 
 
 def _note_use(key_id: int, prefix: str, last_used_at: datetime | None, at: datetime) -> None:
@@ -188,6 +214,7 @@ def service_account_update(*, actor: Actor, account_id: int, is_active: bool, ex
         if before == after:
             return account
         account.save(update_fields=["is_active", "expires_at"])
+        forget_verified()
         audit(actor=actor, action="service_account.update", entity_type="service_account", entity_id=account.id,
               details={"before": before, "after": after})  # fmt: skip
     return account
@@ -220,6 +247,7 @@ def api_key_revoke(*, actor: Actor, prefix: str) -> ApiKey:
             return api_key
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        forget_verified()
         audit(actor=actor, action="api_key.revoke", entity_type="service_account", entity_id=api_key.service_account_id,
               details={"name": api_key.service_account.name, "prefix": prefix})  # fmt: skip
     return api_key

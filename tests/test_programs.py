@@ -1,6 +1,6 @@
 """Programs against real gunicorn, on the backend the suite runs on (SQLite: a file of the test's
 own; PostgreSQL: a database of the test's own): 2,000 recorded opens at once, a revoke and an
-expiry seen by the next check on two gunicorn instances, and guessed or replayed keys."""
+expiry seen within the contract's second on two gunicorn instances, and guessed or replayed keys."""
 
 import json
 import re
@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def test_2000_recorded_opens_over_32_connections_count_exactly_2000_with_2000_au
     assert check in ("ok", "n/a (PostgreSQL)")
 
 
-def test_a_revoke_and_an_expiry_are_seen_by_the_next_check_on_two_gunicorn_instances(database, gateways):
+def test_a_revoke_and_an_expiry_are_seen_within_a_second_on_two_gunicorn_instances(database, gateways):
     first, second = gateways(database, workers=2), gateways(database, workers=2)
     writer = database.new_key("crm-sync", "clients:write")
     client_id = new_client(first, writer, "replicas@example.com")
@@ -175,11 +176,12 @@ def test_a_revoke_and_an_expiry_are_seen_by_the_next_check_on_two_gunicorn_insta
             database.query("UPDATE gateway_api_key SET expires_at = ? WHERE prefix = ?", ("2000-01-01 00:00:00", prefix))
         else:
             database.query("UPDATE gateway_service_account SET is_active = ? WHERE name = ?", (False, f"demo-{key_end}"))
+        time.sleep(1)  # the contract's bound: each worker may take a key it verified on its word for api_keys.FRESH_SECONDS
         statuses = [call(f"{gateway.url}/api/entitlements/check", "POST", body, headers=with_key(key)).status
                     for gateway in (first, second, first, second, first, second)]  # fmt: skip
         outcomes += statuses
         assert statuses == [401] * 6, (key_end, statuses)
-    record("a revoked key, an expired key and a deactivated service account, each used at once on two gunicorn instances",
+    record("a revoked key, an expired key and a deactivated service account, each used 1 s later on two gunicorn instances",
            kind="attack", tries=len(outcomes), answered=outcomes, rows_lost=None, integrity=database.integrity())  # fmt: skip
 
 

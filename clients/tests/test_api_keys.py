@@ -1,9 +1,11 @@
 """Service accounts and API keys (clients/api_keys.py): the key on every route its scopes allow and
-403 on the others, revoke and expiry seen by the next request, guessing and replaying attacks
+403 on the others, a revoke by the next request, an expiry on the request it falls on, a change
+made elsewhere within the contract's second, guessing and replaying attacks
 counted, last_used_at at most once a minute, writes audited as the service account, the
 `api_key` command and the admin pages."""
 
 import secrets
+import time
 from datetime import timedelta
 
 import pytest
@@ -129,28 +131,60 @@ def test_a_revoked_key_is_refused_by_the_very_next_request():
     assert api.get("/api/demos").status_code == 401
 
 
-def test_an_expired_key_is_refused():
+def test_a_key_is_refused_on_the_request_its_expiry_falls_on_though_it_was_verified_just_before():
+    expires = timezone.now().replace(microsecond=0) + timedelta(seconds=2)  # stored to the second
+    key, _ = new_key("clients:read", expires_at=expires)
+    api = with_key(key)
+    seen = {"before": set(), "after": set()}
+    while True:  # a program's requests every 20 ms across the expiry: verified ones are taken on their word
+        started = time.time()
+        status = api.get("/api/demos").status_code
+        if time.time() < expires.timestamp():
+            seen["before"].add(status)
+        elif started >= expires.timestamp():
+            seen["after"].add(status)
+            if started >= expires.timestamp() + 0.1:
+                break
+        time.sleep(0.02)
+    assert seen == {"before": {200}, "after": {401}}
+
+
+def test_a_change_made_in_another_process_is_seen_within_the_contracts_second():
     key, api_key = new_key("clients:read", expires_at=timezone.now() + timedelta(hours=1))
     api = with_key(key)
     assert api.get("/api/demos").status_code == 200
-    ApiKey.objects.filter(pk=api_key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    ApiKey.objects.filter(pk=api_key.pk).update(expires_at=timezone.now() - timedelta(seconds=1))  # not through the use cases
+    time.sleep(1)
     response = api.get("/api/demos")
     assert response.status_code == 401 and response.json() == {"success": False, "error": "The API key is invalid, revoked or expired."}
     ApiKey.objects.filter(pk=api_key.pk).update(expires_at=timezone.now())  # the very second it expires
     assert api.get("/api/demos").status_code == 401
 
 
+def test_a_verified_key_costs_one_read_per_fresh_seconds_and_a_wrong_secret_is_never_taken_for_it():
+    key, api_key = new_key("clients:read")
+    api = with_key(key)
+    assert api.get("/api/demos").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        statuses = [api.get("/api/demos").status_code for _ in range(5)]
+        wrong = with_key(f"{api_key.prefix}.{secrets.token_urlsafe(32)}").get("/api/demos").status_code
+    key_reads = [query for query in queries.captured_queries if "FROM gateway_api_key" in query["sql"]]
+    assert statuses == [200] * 5 and wrong == 401
+    assert len(key_reads) == 1  # the wrong secret's, read and refused; the good key's five from memory
+
+
 def test_an_expired_or_deactivated_service_account_refuses_all_its_keys():
     key, api_key = new_key("clients:read")
     other, _ = new_key("audit:read")  # a second key of the same account
     account = api_key.service_account
+    assert with_key(key).get("/api/demos").status_code == 200 and with_key(other).get("/api/audit-log").status_code == 200
     api_keys.service_account_update(actor=Actor.system(), account_id=account.pk, is_active=True,
                                     expires_at=timezone.now() - timedelta(seconds=1))  # fmt: skip
     assert with_key(key).get("/api/demos").status_code == 401 and with_key(other).get("/api/audit-log").status_code == 401
+    api_keys.service_account_update(actor=Actor.system(), account_id=account.pk, is_active=True, expires_at=None)
+    assert with_key(key).get("/api/demos").status_code == 200  # verified again, and taken on its word
     api_keys.service_account_update(actor=Actor.system(), account_id=account.pk, is_active=False, expires_at=None)
     assert with_key(key).get("/api/demos").status_code == 401
-    api_keys.service_account_update(actor=Actor.system(), account_id=account.pk, is_active=True, expires_at=None)
-    assert with_key(key).get("/api/demos").status_code == 200
     assert AuditLog.objects.filter(action="service_account.update", entity_id=account.pk).count() == 3
 
 
@@ -185,6 +219,7 @@ def test_last_used_is_written_at_most_once_a_minute():
     first = api_key.last_used_at
     assert first is not None
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=first - timedelta(seconds=61))
+    time.sleep(api_keys.FRESH_SECONDS)  # the key read again
     api.get("/api/demos")
     api_key.refresh_from_db()
     assert api_key.last_used_at >= first
