@@ -30,12 +30,10 @@ lint: setup-dev
 	$(VENV)/bin/ruff format --check .
 	DJANGO_SETTINGS_MODULE=tests.settings $(PY) -W ignore::RuntimeWarning manage.py makemigrations --check --dry-run
 
-## test: lint, then the whole suite on SQLite, then again on a throwaway PostgreSQL 15
+## test: lint, then the whole suite on SQLite and, beside it, on a throwaway PostgreSQL 15
 test: setup-dev lint
-	$(VENV)/bin/pytest
-	# test-postgres's own command: a nested make would not see this one's -o flags
-	scripts/with-postgres.sh $(VENV)/bin/pytest -q
-	@echo "The admin's screenshots (tests/test_browser.py, Chromium at 1366 and 1400 px, light and dark): test-artifacts/screenshots/"
+	scripts/test-both.sh $(VENV)/bin/pytest
+	@echo "The admin's screenshots (tests/test_browser.py, Chromium at 1366 and 1400 px, light and dark): test-artifacts/screenshots/ (PostgreSQL: screenshots-postgres/)"
 
 ## test-postgres: the whole suite with DATABASE_URL on a throwaway PostgreSQL 15 (scripts/with-postgres.sh)
 test-postgres: setup-dev

@@ -1,3 +1,4 @@
+import atexit
 import os
 import shutil
 import socket
@@ -125,10 +126,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# The admin's static files, collected once per run of the suite into a folder of its own: never
+# the checkout's staticfiles/, which a second run beside this one (make test runs the PostgreSQL
+# suite beside the SQLite one) would be rewriting meanwhile.
+STATIC_ROOT = Path(tempfile.mkdtemp(prefix="ltplabs-test-static-"))
+atexit.register(shutil.rmtree, STATIC_ROOT, True)
+
+
 def gateway_env(db_path: Path, **extra) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("DJANGO_SETTINGS")}
     env.update(
         DJANGO_SETTINGS_MODULE="ltplabs.settings",
+        DJANGO_STATIC_ROOT=str(STATIC_ROOT),
         DJANGO_DEBUG="0",
         DJANGO_TLS="0",
         DJANGO_SECRET_KEY=os.environ["DJANGO_SECRET_KEY"],

@@ -1,6 +1,6 @@
 """The staff admin in a real browser: Debian's headless Chromium, driven by Playwright, against a
 real gunicorn on a real database file. Each step leaves a screenshot in test-artifacts/screenshots/
-(CI keeps that folder). Without Chromium these tests skip, except under CI, where they fail."""
+(screenshots-postgres/ on PostgreSQL; CI keeps the folder). Without Chromium these tests skip, except under CI, where they fail."""
 
 import os
 import re
@@ -14,7 +14,8 @@ from tests.fixtures import ROOT, manage
 pytestmark = [pytest.mark.browser, pytest.mark.http]
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+# A folder per backend: make test runs the PostgreSQL suite beside the SQLite one.
+SCREENSHOTS = ROOT / "test-artifacts" / ("screenshots-postgres" if os.environ.get("DATABASE_URL") else "screenshots")
 # As root in a sandbox with no network: no sandbox, and none of Chromium's own calls home.
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",

@@ -63,6 +63,7 @@ def test_every_example_value_printed_in_the_repository_is_refused_outside_develo
 @pytest.mark.parametrize(
     "name,short,enough",
     [("JWT_SECRET", "é" * 15 + "x", "é" * 16), ("DJANGO_SECRET_KEY", "k" * 49, secrets.token_urlsafe(64)[:50])],
+    ids=["JWT_SECRET", "DJANGO_SECRET_KEY"],  # stable test names: a random value in the id names another test on every run
 )  # JWT_SECRET counts bytes: 16 é are 32 bytes (16 characters), 15 é and an x are 31
 def test_short_keys_are_refused_naming_the_variable_and_long_enough_ones_start(tmp_path, name, short, enough):
     weak = ["q", "qz7k", short]  # the review's JWT_SECRET was qz7k, recovered from a token in 1.1 s

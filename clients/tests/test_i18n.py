@@ -104,7 +104,7 @@ def test_dates_follow_the_language(staff_user):
     from clients.models import Client
     from clients.tests.test_admin import make_client
 
-    make_client("Datas", "datas@example.com", end_in_days=3)
+    make_client("Datas", "datas@example.com", end_in_days=3.5)  # 3 whole days left however long the page takes to come
     end = Client.objects.get(email="datas@example.com").access_end_date
     browser = Browser(HTTP_ACCEPT_LANGUAGE="pt-PT")
     browser.force_login(staff_user)
