@@ -3,6 +3,7 @@ that will not let go, a full disk, a file deleted, replaced or damaged, a read-o
 Nothing answered 201 may be lost, nothing may be half-written, and no fault may hang a request."""
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -64,7 +65,7 @@ class WriteStream:
             body = new_client(self.tag, f"{n}-{index}")
             try:
                 answer = call(f"{self.gateway.url}/api/clients", "POST", body, self.token, timeout=30)
-            except OSError as error:
+            except (OSError, http.client.HTTPException) as error:  # HTTPException: a worker killed halfway through an answer
                 if self.draining or isinstance(error, ConnectionRefusedError):
                     self.outcomes.append("refused")
                     return
