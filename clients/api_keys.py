@@ -33,6 +33,7 @@ from ltplabs.exceptions import NotFound
 from .audit import Actor, audit
 from .legacy_time import as_utc
 from .models import ApiKey, ServiceAccount
+from .revocation import FRESH_SECONDS
 
 SCOPES = ("clients:read", "clients:write", "audit:read", "entitlements:check")
 # What each scope lets a key do on the staff routes, as the Django model permissions those routes
@@ -61,8 +62,8 @@ LAST_USED_EVERY = timedelta(minutes=1)
 # Keys verified in the last FRESH_SECONDS, per process: (prefix, hash of the secret) -> (until,
 # when the key or its account expires, as a timestamp, or inf; the KeyUse). Without it a program's
 # every request costs a read transaction of its own before the request's work (on SQLite, on a
-# page cache the other workers' commits keep emptying): W6 in bench/README.md.
-FRESH_SECONDS = 0.5
+# page cache the other workers' commits keep emptying): W6 in bench/README.md. FRESH_SECONDS is
+# revocation's: one bound for all a process takes on its word.
 VERIFIED_MAX = 1024
 _verified: dict[tuple[str, str], tuple[float, float, KeyUse]] = {}
 

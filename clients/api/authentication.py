@@ -27,7 +27,7 @@ def staff_may_sign_in(user) -> bool:
 # permissions, its groups' permissions) before it does its own. A staff user who is deactivated,
 # loses is_staff or a permission in another process is refused within that time; in this process
 # at once (the signals connect_staff_signals() connects empty the cache).
-STAFF_CACHE_SECONDS = 0.5  # inside the contract's 1 s
+STAFF_CACHE_SECONDS = revocation.FRESH_SECONDS  # one bound for all a process takes on its word, inside the contract's 1 s
 _staff_cache: dict[object, tuple[float, object]] = {}
 
 
