@@ -39,3 +39,29 @@ def test_a_run_that_answered_nothing_counts_as_infinitely_slow_not_as_fast():
 @pytest.mark.parametrize(("rates", "median"), [([100.0], 100.0), ([100.0, 110.0], 105.0), ([130.0, 100.0, 110.0], 110.0)])
 def test_one_two_or_three_rounds(rates, median):
     assert bench.combine([run(rate, 10.0, 20.0, 1000) for rate in rates])["rps"] == median
+
+
+def w6_row(w6: float, beside: float | None, conns: int = 16) -> dict:
+    sides = {"gw:plain": bench.combine([run(w6, 10.0, 20.0, 1000)])}
+    if beside is not None:
+        sides["w4:plain"] = bench.combine([run(beside, 10.0, 20.0, 1000)])
+    return {"workload": "W6", "clients": 100000, "conns": conns, "sides": sides}
+
+
+def w4_row(rps: float, conns: int = 16) -> dict:
+    return {"workload": "W4", "clients": 10000, "conns": conns, "sides": {"gw:plain": bench.combine([run(rps, 10.0, 20.0, 1000)])}}
+
+
+def test_w6_is_held_to_the_w4_runs_beside_it_not_to_the_w4_row_of_minutes_before():
+    # The W4 row ran in a fast spell (1500), the W6 runs and the W4 runs beside them in a slow one.
+    [(met, text)] = bench.w6_against_w4([w4_row(1500.0), w6_row(1200.0, beside=1100.0)], "plain", 16)
+    assert met and "1200 vs 1100 beside it; the W4 row: 1500" in text
+    [(met, _)] = bench.w6_against_w4([w4_row(1000.0), w6_row(1200.0, beside=1300.0)], "plain", 16)
+    assert not met  # slower than the W4 beside it, though faster than the W4 row
+
+
+def test_without_w4_runs_beside_it_w6_is_held_to_the_w4_row_at_its_connection_count():
+    rows = [w4_row(900.0, conns=16), w4_row(1500.0, conns=64), w6_row(1200.0, beside=None, conns=16), w6_row(1200.0, beside=None, conns=64)]
+    assert [met for met, _ in bench.w6_against_w4(rows, "plain", 16)] == [True]
+    assert [met for met, _ in bench.w6_against_w4(rows, "plain", 64)] == [False]
+    assert bench.w6_against_w4(rows, "image", 16) == []  # no such side: no verdict
