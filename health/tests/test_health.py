@@ -103,3 +103,62 @@ def test_the_healthy_body_is_the_report_as_json_dumps_writes_it(monkeypatch):
     for moment in ("2026-12-01T16:20:00.123456Z", "2026-12-31T23:59:59Z"):
         monkeypatch.setattr(views, "_timestamp", lambda moment=moment: moment)
         assert views.HEALTHY % views._timestamp().encode() == json.dumps(views._report(None)).encode()
+
+
+def test_the_timestamp_is_the_clocks_second_after_the_second_it_remembered_has_passed(monkeypatch):
+    """health.views._timestamp writes the date and time of day once a second: each answer must
+    still carry the second it was made in, across seconds, minutes, days and back in time."""
+    from datetime import UTC, datetime, timedelta
+
+    from health import views
+
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    moments = [
+        1_796_169_599_999_999_123,  # 2026-12-01T23:59:59.999999Z
+        1_796_169_600_000_000_999,  # the next day, the first microsecond
+        1_796_169_600_500_000_000,  # the same second again
+        1_796_169_661_000_001_000,  # a minute later
+        1_796_169_599_000_000_000,  # the clock set back
+    ]
+    for ns in moments:
+        monkeypatch.setattr(views.time, "time_ns", lambda ns=ns: ns)
+        expected = (epoch + timedelta(microseconds=ns // 1000)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        assert views._timestamp() == expected
+    monkeypatch.undo()
+    written = datetime.strptime(views._timestamp(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs(datetime.now(UTC) - written) < timedelta(seconds=5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_probe_checks_the_connection_of_the_thread_it_runs_in():
+    """health.views keeps each thread's wrapper of the database (_database) instead of asking
+    `connections` on every probe: it must be the thread's own, the one `connection` is there, and
+    a probe must open it again after it was closed."""
+    import threading
+
+    from django.db import connections
+
+    from health import views
+
+    def probe() -> str:
+        answer = {}
+        b"".join(views.health_application({"REQUEST_METHOD": "GET"}, lambda status, headers: answer.update(status=status)))
+        return answer["status"]
+
+    here = connections["default"]
+    here.close()
+    assert probe() == "200 OK" and here.connection is not None  # this thread's, opened again
+    seen = {}
+
+    def in_another_thread():
+        try:
+            seen["status"] = probe()
+            mine = connections["default"]
+            seen["own"], seen["open"] = mine is not here, mine.connection is not None
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=in_another_thread)
+    thread.start()
+    thread.join()
+    assert seen == {"status": "200 OK", "own": True, "open": True}
