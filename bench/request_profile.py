@@ -2,11 +2,13 @@
 
     make bench-request                       # POST /api/clients, GET /api/clients/1, the list, a page of 1000
     .venv/bin/python bench/request_profile.py --profile 'POST /api/clients'   # and where the time goes
+    .venv/bin/python bench/request_profile.py 'POST /api/entitlements/check'  # W6: an API key, record
 
-It copies bench/data/clients-10000.db (made by `make bench`; built here when missing) to a
-temporary file, signs in a staff user with the clients app's permissions (not a superuser, as in
+It copies bench/data/clients-10000.db (or --clients N's; made by `make bench`, built here when
+missing) to a temporary file, signs in a staff user with the clients app's permissions (not a superuser, as in
 the benchmark), and calls ltplabs.wsgi.application as gunicorn would, N times per route; it
-prints the best of three rounds in ms per request and the worker's RSS. This is the measure
+prints the best of three rounds in ms per request, the worker's RSS, and for a write the median
+time its transaction held the write lock. This is the measure
 behind the per-change figures in bench/README.md: steadier than wrk on a shared machine, and it
 leaves out gunicorn and the kernel (about a fifth of a request's CPU under wrk).
 """
@@ -20,40 +22,90 @@ import json
 import os
 import secrets
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "bench" / "data" / "clients-10000.db"
 HASH = "$2b$10$.F1S/9sN1v/GCvIeXCBqi.nsCy/bbhJtTjTAsZdVdPighTlkhYFzK"
 ROUTES = ("POST /api/clients", "GET /api/clients/1", "GET /api/clients", "GET /api/clients?limit=1000", "GET /api/me")
 CLIENT_ROUTES = ("GET /api/me",)  # called with a client's token, the others with a staff user's
+# Called with an API key (scope entitlements:check), as W6: each request another (client, demo)
+# pair the check answers OK, with record (one write transaction, audited). Not in the default set.
+CHECK_ROUTE = "POST /api/entitlements/check"
 
 
-def prepare(workdir: Path) -> Path:
-    if not SOURCE.exists():  # the benchmark's own file, made by the project's generator
+def prepare(workdir: Path, clients: int) -> Path:
+    source = ROOT / "bench" / "data" / f"clients-{clients}.db"
+    if not source.exists():  # the benchmark's own file, made by the project's generator
         sys.path.insert(0, str(ROOT / "bench"))
         import run
 
-        run.database(10000)
+        run.database(clients)
     target = workdir / "request-profile.db"
-    shutil.copy(SOURCE, target)
+    shutil.copy(source, target)
     return target
+
+
+def write_lock_holds() -> list[float]:
+    """Seconds each write transaction held the write queue (ltplabs/sqlite/write_queue.py): with two
+    workers, the part of a write that the other worker's writes wait for (W4 and W6 under wrk)."""
+    from ltplabs.sqlite import write_queue
+
+    holds: list[float] = []
+    acquire, release = write_queue.WriteQueue.acquire, write_queue.WriteQueue.release
+
+    def timed_acquire(queue):
+        acquire(queue)
+        queue.acquired_at = time.perf_counter()
+
+    def timed_release(queue):
+        if queue.held:
+            holds.append(time.perf_counter() - queue.acquired_at)
+        release(queue)
+
+    write_queue.WriteQueue.acquire, write_queue.WriteQueue.release = timed_acquire, timed_release
+    return holds
+
+
+def entitled_pairs() -> list[tuple[int, str]]:
+    """Every (client, demo) of the file the check answers OK for the next day, shuffled (as W6's)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT a.client_id, d.slug FROM client_demo_access a JOIN clients c ON c.id = a.client_id"
+            " JOIN demos d ON d.id = a.demo_id WHERE c.is_active = 1 AND d.is_active = 1"
+            " AND (c.access_end_date IS NULL OR c.access_end_date > datetime('now', '+1 day'))"
+            " AND (a.expires_at IS NULL OR a.expires_at > datetime('now', '+1 day')) ORDER BY random()"
+        )
+        return cursor.fetchall()
+
+
+def new_api_key() -> str:
+    """A key of a new service account with the scope entitlements:check, as an operator makes one."""
+    from clients import api_keys
+    from clients.audit import Actor
+
+    actor = Actor.system()
+    account = api_keys.service_account_create(actor=actor, name=f"request-profile-{secrets.token_hex(4)}")
+    return api_keys.api_key_create(actor=actor, account=account, scopes=["entitlements:check"]).key
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("routes", nargs="*", default=list(ROUTES), help="'METHOD /path?query', as in ROUTES")
     parser.add_argument("-n", type=int, default=500, help="requests per round (3 rounds)")
+    parser.add_argument("--clients", type=int, default=10000, help="the sample file's size (W6 runs on 100000)")
     parser.add_argument("--profile", action="store_true", help="then cProfile one round of each route (top 30, cumulative)")
     parser.add_argument("--metrics", action="store_true", help="with /metrics on, counting into multiprocess files as a worker does")
     parser.add_argument("--es256", action="store_true", help="tokens signed with a new ES256 JWT_SIGNING_KEY (default: HS256, JWT_SECRET)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="ltplabs-request-profile-"))
-    database = prepare(workdir)
+    database = prepare(workdir, args.clients)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="ltplabs.settings", DJANGO_DEBUG="0", DJANGO_TLS="0",
         DJANGO_ACCESS_LOG=os.environ.get("DJANGO_ACCESS_LOG", "0"),  # DJANGO_ACCESS_LOG=1: with the access line, as deployed
@@ -93,13 +145,18 @@ def main() -> None:
     client = Client.objects.active().first()
     client_authorization = f"Bearer {tokens_for_client(client, [])['access']}"
     emails = itertools.count(1)
+    checks = itertools.cycle(entitled_pairs()) if CHECK_ROUTE in args.routes else None
+    key_authorization = f"Api-Key {new_api_key()}" if checks else None
     tag = secrets.token_hex(4)
 
     def call(route: str) -> None:
         method, _, target = route.partition(" ")
         path, _, query = target.partition("?")
         body = b""
-        if method == "POST":
+        if route == CHECK_ROUTE:
+            client_id, slug = next(checks)
+            body = json.dumps({"client_id": client_id, "demo": slug, "record": True}).encode()
+        elif method == "POST":
             fields = {"name": "Bench Client", "email": f"profile-{tag}-{next(emails)}@example.com", "password_hash": HASH,
                       "company": "Bench", "access_days": 30}  # fmt: skip
             body = json.dumps(fields).encode()
@@ -110,6 +167,8 @@ def main() -> None:
             "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
             "HTTP_AUTHORIZATION": client_authorization if route in CLIENT_ROUTES else authorization,
         }  # fmt: skip
+        if route == CHECK_ROUTE:
+            environ["HTTP_AUTHORIZATION"] = key_authorization
         statuses = []
         result = application(environ, lambda status, headers, exc_info=None: statuses.append(status))
         try:
@@ -126,6 +185,7 @@ def main() -> None:
                 return int(line.split()[1]) // 1024
         return 0
 
+    holds = write_lock_holds()
     metrics = "on" if args.metrics else "off"
     signing = "ES256" if args.es256 else "HS256"
     print(f"{'route':40s} {'ms/request':>10s}  (best of 3 rounds of {args.n}; in-process, no HTTP server; metrics {metrics}; {signing})")
@@ -133,12 +193,14 @@ def main() -> None:
         for _ in range(20):
             call(route)
         rounds = []
+        holds.clear()
         for _ in range(3):
             started = time.perf_counter()
             for _ in range(args.n):
                 call(route)
             rounds.append((time.perf_counter() - started) / args.n * 1000)
-        print(f"{route:40s} {min(rounds):10.3f}  (rounds: {', '.join(f'{r:.3f}' for r in rounds)}; RSS {rss_mb()} MB)")
+        held = f"; write lock held {statistics.median(holds) * 1000:.3f} ms (median)" if holds else ""
+        print(f"{route:40s} {min(rounds):10.3f}  (rounds: {', '.join(f'{r:.3f}' for r in rounds)}; RSS {rss_mb()} MB{held})")
     if args.profile:
         import cProfile
         import pstats

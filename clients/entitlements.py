@@ -2,9 +2,15 @@
 and POST /api/me/demos/{slug}/open (a signed-in client), decided from the database at that moment.
 
 One indexed read (the client by id or e-mail, the demo by slug and the access row, joined), and
-with `record` one write transaction: access_count + 1 in the UPDATE itself (never read, add,
-write back: concurrent opens each count), last_accessed_at, the demo.open audit row. Plain SQL
-on this path: the ORM's query building was most of a check's time (bench/README.md, W6).
+with `record` and an OK one write transaction: access_count + 1 in the UPDATE itself (never
+read, add, write back: concurrent opens each count), last_accessed_at, the demo.open audit row.
+The read runs before the write transaction, not in it: the one write lock (SQLite's, the queue
+of ltplabs/sqlite/write_queue.py) is held for the count alone, which is what makes a check cheaper
+than a create under a stream of writes (bench/README.md, W6). The UPDATE counts only while the
+rules still allow the open (clients/rules.py's SQL: client active, demo enabled, access row
+current); what changed since the read (a revoke, a deactivation, an expiry) leaves it counting
+nothing, and the check decides again under the lock. Plain SQL on this path: the ORM's query
+building was most of a check's time.
 """
 
 from __future__ import annotations
@@ -42,7 +48,13 @@ _READ = (
     "LEFT JOIN demos d ON d.slug = %s LEFT JOIN client_demo_access a ON a.client_id = c.id AND a.demo_id = d.id "
     "WHERE c.{column} = %s"
 )
-_COUNT = "UPDATE client_demo_access SET access_count = access_count + 1, last_accessed_at = %s WHERE id = %s"
+# One open, counted only if the rules still allow it: `at` (the open's time) is each time's parameter.
+_COUNT = (
+    "UPDATE client_demo_access SET access_count = access_count + 1, last_accessed_at = %s "
+    f"WHERE id = %s AND {rules.access_current_sql('client_demo_access')} "
+    f"AND EXISTS (SELECT 1 FROM clients c WHERE c.id = client_demo_access.client_id AND {rules.active_sql('c')}) "
+    "AND EXISTS (SELECT 1 FROM demos d WHERE d.id = client_demo_access.demo_id AND d.is_active)"
+)
 
 
 @dataclass(frozen=True)
@@ -60,13 +72,14 @@ class Entitlement:
 
 def check(*, actor: Actor, demo: str, client_id: int | None = None, email: str | None = None, record: bool = False) -> Entitlement:
     """The contract's code for (client, demo); with `record` and OK, the open is counted and audited."""
-    if record:
-        with transaction.atomic():  # SQLite: the write lock first, so nothing changes between the reads and the count
-            answer, access_id = _decide(demo, client_id, email)
-            if answer.allowed and not _count(actor, answer, access_id):
-                answer = _refused(answer, "NO_ACCESS")  # revoked between the read and the UPDATE (PostgreSQL)
-    else:
-        answer, _ = _decide(demo, client_id, email)
+    answer, access_id = _decide(demo, client_id, email)
+    if record and answer.allowed:
+        with transaction.atomic():
+            if not _count(actor, answer, access_id):
+                # Changed since the read: decided again, under the write lock on SQLite.
+                answer, access_id = _decide(demo, client_id, email)
+                if answer.allowed and not _count(actor, answer, access_id):
+                    answer = _refused(answer, "NO_ACCESS")  # changed once more meanwhile (PostgreSQL)
     metrics.entitlement_checked(answer.code)
     return answer
 
@@ -95,7 +108,7 @@ def _decide(slug: str, client_id: int | None, email: str | None) -> tuple[Entitl
         code = "DEMO_DISABLED"
     elif access_id is None:
         code = "NO_ACCESS"
-    elif access_end is not None and access_end <= at:
+    elif not rules.access_current(access_end, at):
         code = "ACCESS_EXPIRED"
     else:
         code = OK
@@ -111,10 +124,11 @@ def _refused(answer: Entitlement, code: str) -> Entitlement:
 
 
 def _count(actor: Actor, answer: Entitlement, access_id: int) -> bool:
-    """One open: access_count + 1, last_accessed_at, the audit row (inside check's transaction)."""
+    """One open, if the rules still allow it: access_count + 1, last_accessed_at, the audit row
+    (inside check's transaction). False, and nothing written, when they no longer do."""
     at = _LAST_ACCESSED.get_db_prep_save(now(), connection)  # the legacy text on SQLite
     with connection.cursor() as cursor:
-        cursor.execute(_COUNT, [at, access_id])
+        cursor.execute(_COUNT, [at, access_id, at, at])
         if not cursor.rowcount:
             return False
     audit(actor=actor, action="demo.open", entity_type="client", entity_id=answer.client_id,

@@ -1,6 +1,6 @@
 """The rules of a client's record that the models, selectors, serializers, admin forms, services
-and the hand-written SQL all read: the active / expired / inactive status, days_remaining, and
-the field limits.
+and the hand-written SQL all read: the active / expired / inactive status, whether an access row
+is still current, days_remaining, and the field limits.
 
 The source of truth for status and days_remaining is the view v_active_clients of
 database/schema.sql (and schema.postgres.sql); each rule is written here once in Python and
@@ -63,6 +63,25 @@ def active_sql(alias: str) -> str:
     alike, and it keeps SQLite from choosing idx_clients_active_end for the active page, which
     would bring back its sort (clients/tests/test_query_plans.py checks the plan)."""
     return f"{alias}.is_active AND ({alias}.access_end_date IS NULL OR {alias}.access_end_date > %s)"
+
+
+# --- a demo access row ----------------------------------------------------------------------
+# An access row (client_demo_access) lets its client open its demo while it has no end of its
+# own (expires_at NULL: it follows the client's) or its end is after `at`.
+
+
+def access_current(expires_at: datetime | None, at: datetime) -> bool:
+    return expires_at is None or expires_at > at
+
+
+def access_current_q(at: datetime) -> Q:
+    """The same rule as an ORM filter over ClientDemoAccess."""
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=at)
+
+
+def access_current_sql(alias: str) -> str:
+    """The same rule as a WHERE clause over `client_demo_access AS alias`, `at` its one parameter."""
+    return f"({alias}.expires_at IS NULL OR {alias}.expires_at > %s)"
 
 
 # --- days_remaining ------------------------------------------------------------------------

@@ -142,7 +142,7 @@ def client_open_demos(client: Client) -> list[str]:
     at = now()
     return list(
         ClientDemoAccess.objects.filter(client=client, demo__is_active=True)
-        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=at))
+        .filter(rules.access_current_q(at))
         .order_by("demo__slug")
         .values_list("demo__slug", flat=True)
     )

@@ -121,6 +121,94 @@ def test_record_counts_one_open_with_its_audit_row_and_a_refusal_counts_nothing(
     assert row.details == {"demo": "route-optimizer", "access_id": access.id, "service_account": "demo-service"}
 
 
+# What another use case may commit between a recorded check's read and its count (the read runs
+# before the write transaction): each leaves the UPDATE counting nothing, and the check answers
+# what holds under the write lock.
+def revoke(client):
+    services.access_revoke(actor=Actor.system(), client_id=client.id, demo="route-optimizer")
+
+
+def end_access(client):
+    services.access_update(actor=Actor.system(), client_id=client.id, demo="route-optimizer", expires_at=now() - timedelta(seconds=1))
+
+
+def deactivate(client):
+    services.client_deactivate(actor=Actor.system(), client_id=client.id)
+
+
+def end_client(client):
+    services.client_update(actor=Actor.system(), client_id=client.id, changes={"access_end_date": now() - timedelta(seconds=1)})
+
+
+def disable_demo(client):
+    Demo.objects.filter(slug="route-optimizer").update(is_active=False)
+
+
+CHANGES_BEFORE_THE_COUNT = {
+    "access revoked": (revoke, "NO_ACCESS"),
+    "access ended": (end_access, "ACCESS_EXPIRED"),
+    "client deactivated": (deactivate, "CLIENT_INACTIVE"),
+    "client ended": (end_client, "CLIENT_EXPIRED"),
+    "demo disabled": (disable_demo, "DEMO_DISABLED"),
+}
+
+
+def change_after_the_first_read(monkeypatch, change):
+    """Run `change` (committed) right after the check's first read, as another worker could."""
+    reads = []
+    decide = entitlements._decide
+
+    def read_then_change(*args):
+        decided = decide(*args)
+        reads.append(decided[0].code)
+        if len(reads) == 1:
+            change()
+        return decided
+
+    monkeypatch.setattr(entitlements, "_decide", read_then_change)
+    return reads
+
+
+@pytest.mark.parametrize("change", CHANGES_BEFORE_THE_COUNT, ids=list(CHANGES_BEFORE_THE_COUNT))
+def test_a_change_between_the_read_and_the_count_counts_nothing_and_is_the_answer(checker, monkeypatch, change):
+    make, code = CHANGES_BEFORE_THE_COUNT[change]
+    client = make_client(f"between-{change.replace(' ', '-')}@example.com")
+    access = ClientDemoAccess.objects.get(client=client, demo__slug="route-optimizer")
+    reads = change_after_the_first_read(monkeypatch, lambda: make(client))
+    data = check(checker, client_id=client.id, demo="route-optimizer", record=True)
+    assert reads == ["OK", code]  # the first read allowed the open; the second, under the lock, did not
+    assert (data["allowed"], data["code"]) == (False, code)
+    assert not AuditLog.objects.filter(action="demo.open", entity_id=client.id).exists()
+    assert ClientDemoAccess.objects.filter(pk=access.pk).values_list("access_count", flat=True).first() in (None, 0)
+
+
+def test_an_access_granted_again_between_the_read_and_the_count_counts_on_the_new_row(checker, monkeypatch):
+    client = make_client("between-regrant@example.com")
+    old = ClientDemoAccess.objects.get(client=client, demo__slug="route-optimizer")
+
+    def revoke_and_grant_again():
+        services.access_revoke(actor=Actor.system(), client_id=client.id, demo="route-optimizer")
+        services.access_grant(actor=Actor.system(), client_id=client.id, demo="route-optimizer")
+
+    reads = change_after_the_first_read(monkeypatch, revoke_and_grant_again)
+    data = check(checker, client_id=client.id, demo="route-optimizer", record=True)
+    new = ClientDemoAccess.objects.get(client=client, demo__slug="route-optimizer")
+    assert reads == ["OK", "OK"] and data["code"] == "OK" and new.pk != old.pk
+    assert new.access_count == 1
+    assert AuditLog.objects.get(action="demo.open", entity_id=client.id).details["access_id"] == new.pk
+
+
+def test_a_refused_record_takes_no_write_transaction(checker, monkeypatch):
+    client = make_client("refused-no-write@example.com")
+    began = []
+    monkeypatch.setattr(entitlements, "_count", lambda *args: began.append(args) or True)
+    assert check(checker, client_id=client.id, demo="pricing-lab", record=True)["code"] == "NO_ACCESS"
+    assert check(checker, client_id=999_999, demo="route-optimizer", record=True)["code"] == "UNKNOWN_CLIENT"
+    assert began == []
+    assert check(checker, client_id=client.id, demo="route-optimizer", record=True)["code"] == "OK"
+    assert len(began) == 1
+
+
 def test_a_retried_record_with_its_idempotency_key_counts_once(checker):
     client = make_client("retry@example.com")
     body = {"client_id": client.id, "demo": "route-optimizer", "record": True}

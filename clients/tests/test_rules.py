@@ -9,7 +9,7 @@ from django.db import connection
 
 from clients import rules, services
 from clients.legacy_time import now
-from clients.models import Client
+from clients.models import Client, ClientDemoAccess
 from tests.fixtures import IS_POSTGRES
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +96,33 @@ def test_days_remaining_in_sqlite_is_the_views(cases):
     assert {client_id: computed[client_id] for client_id in in_view if client_id in cases} == {
         client_id: days for client_id, days in in_view.items() if client_id in cases
     }
+
+
+@pytest.fixture
+def access_rows(staff_user):
+    """access id -> expires_at of one client's rows, one per end of ENDS (demos are few: each
+    case is a row of its own client)."""
+    at, actor, made = now(), services.Actor.staff(staff_user), {}
+    for name, offset in ENDS.items():
+        client = services.client_create(actor=actor, name=name, email=f"access-{name}@example.com", password_hash=HASH,
+                                        demos=["route-optimizer"])  # fmt: skip
+        end = None if offset is None else at + offset
+        ClientDemoAccess.objects.filter(client=client).update(expires_at=end)
+        made[ClientDemoAccess.objects.get(client=client).pk] = end
+    return made
+
+
+def test_an_access_rows_currency_is_one_rule_in_python_the_orm_and_sql(access_rows):
+    at = now()
+    current = {pk for pk, end in access_rows.items() if rules.access_current(end, at)}
+    assert current == {pk for pk, end in access_rows.items() if end is None or end > at}
+    assert {access_rows[pk] is None for pk in current} == {True, False}  # both kinds of current row
+    assert len(current) < len(access_rows)  # and rows past their end
+    by_orm = set(ClientDemoAccess.objects.filter(rules.access_current_q(at), pk__in=access_rows).values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT a.id FROM client_demo_access AS a WHERE {rules.access_current_sql('a')}",
+            [connection.ops.adapt_datetimefield_value(at)],
+        )
+        by_sql = {row[0] for row in cursor.fetchall()} & set(access_rows)
+    assert by_orm == by_sql == current
