@@ -70,18 +70,13 @@ def write_lock_holds() -> list[float]:
     return holds
 
 
-def entitled_pairs() -> list[tuple[int, str]]:
-    """Every (client, demo) of the file the check answers OK for the next day, shuffled (as W6's)."""
-    from django.db import connection
+def entitled_pairs(database: Path) -> list[tuple[int, str]]:
+    """W6's pairs (bench/run.py's entitled_pairs): every (client, demo) the check answers OK, shuffled."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run
 
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.client_id, d.slug FROM client_demo_access a JOIN clients c ON c.id = a.client_id"
-            " JOIN demos d ON d.id = a.demo_id WHERE c.is_active = 1 AND d.is_active = 1"
-            " AND (c.access_end_date IS NULL OR c.access_end_date > datetime('now', '+1 day'))"
-            " AND (a.expires_at IS NULL OR a.expires_at > datetime('now', '+1 day')) ORDER BY random()"
-        )
-        return cursor.fetchall()
+    pairs = (line.split() for line in run.entitled_pairs(database).read_text().splitlines())
+    return [(int(client_id), slug) for client_id, slug in pairs]
 
 
 def new_api_key() -> str:
@@ -145,7 +140,7 @@ def main() -> None:
     client = Client.objects.active().first()
     client_authorization = f"Bearer {tokens_for_client(client, [])['access']}"
     emails = itertools.count(1)
-    checks = itertools.cycle(entitled_pairs()) if CHECK_ROUTE in args.routes else None
+    checks = itertools.cycle(entitled_pairs(database)) if CHECK_ROUTE in args.routes else None
     key_authorization = f"Api-Key {new_api_key()}" if checks else None
     tag = secrets.token_hex(4)
 
