@@ -5,12 +5,12 @@
     .venv/bin/python bench/request_profile.py 'POST /api/entitlements/check'  # W6: an API key, record
 
 It copies bench/data/clients-10000.db (or --clients N's; made by `make bench`, built here when
-missing) to a temporary file, signs in a staff user with the clients app's permissions (not a superuser, as in
-the benchmark), and calls ltplabs.wsgi.application as gunicorn would, N times per route; it
-prints the best of three rounds in ms per request, the worker's RSS, and for a write the median
-time its transaction held the write lock. This is the measure
-behind the per-change figures in bench/README.md: steadier than wrk on a shared machine, and it
-leaves out gunicorn and the kernel (about a fifth of a request's CPU under wrk).
+missing) to a temporary file, signs in a staff user with the clients app's permissions (not a
+superuser, as in the benchmark), and calls ltplabs.wsgi.application as gunicorn would, N times
+per route; it prints the best of three rounds in ms per request, the worker's RSS, and for a
+write the median time its transaction held the write lock. This is the measure behind the
+per-change figures in bench/README.md: steadier than wrk on a shared machine, and it leaves out
+gunicorn and the kernel (about a fifth of a request's CPU under wrk).
 """
 
 from __future__ import annotations

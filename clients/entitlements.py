@@ -5,8 +5,8 @@ One indexed read (the client by id or e-mail, the demo by slug and the access ro
 with `record` and an OK one write transaction: access_count + 1 in the UPDATE itself (never
 read, add, write back: concurrent opens each count), last_accessed_at, the demo.open audit row.
 The read runs before the write transaction, not in it: the one write lock (SQLite's, the queue
-of ltplabs/sqlite/write_queue.py) is held for the count alone, which is what makes a check cheaper
-than a create under a stream of writes (bench/README.md, W6). The UPDATE counts only while the
+of ltplabs/sqlite/write_queue.py) is held for the count alone, about two thirds of a create's
+hold in-process (bench/README.md, "The check's hold of the write lock"). The UPDATE counts only while the
 rules still allow the open (clients/rules.py's SQL: client active, demo enabled, access row
 current); what changed since the read (a revoke, a deactivation, an expiry) leaves it counting
 nothing, and the check decides again under the lock. Plain SQL on this path: the ORM's query

@@ -198,15 +198,15 @@ def test_an_access_granted_again_between_the_read_and_the_count_counts_on_the_ne
     assert AuditLog.objects.get(action="demo.open", entity_id=client.id).details["access_id"] == new.pk
 
 
-def test_a_refused_record_takes_no_write_transaction(checker, monkeypatch):
+def test_a_refused_record_never_tries_to_count(checker, monkeypatch):
     client = make_client("refused-no-write@example.com")
-    began = []
-    monkeypatch.setattr(entitlements, "_count", lambda *args: began.append(args) or True)
+    counted = []
+    monkeypatch.setattr(entitlements, "_count", lambda *args: counted.append(args) or True)
     assert check(checker, client_id=client.id, demo="pricing-lab", record=True)["code"] == "NO_ACCESS"
     assert check(checker, client_id=999_999, demo="route-optimizer", record=True)["code"] == "UNKNOWN_CLIENT"
-    assert began == []
+    assert counted == []
     assert check(checker, client_id=client.id, demo="route-optimizer", record=True)["code"] == "OK"
-    assert len(began) == 1
+    assert len(counted) == 1
 
 
 def test_a_retried_record_with_its_idempotency_key_counts_once(checker):
