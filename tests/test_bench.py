@@ -65,3 +65,27 @@ def test_without_w4_runs_beside_it_w6_is_held_to_the_w4_row_at_its_connection_co
     assert [met for met, _ in bench.w6_against_w4(rows, "plain", 16)] == [True]
     assert [met for met, _ in bench.w6_against_w4(rows, "plain", 64)] == [False]
     assert bench.w6_against_w4(rows, "image", 16) == []  # no such side: no verdict
+
+
+def test_each_gateway_runs_right_beside_its_ceiling_first_in_turn():
+    names = ["gw:image", "gw:plain", "peer", "ceiling:image", "ceiling:plain"]
+    orders = [bench.run_order(names, round_) for round_ in range(4)]
+    for order in orders:
+        assert sorted(order) == sorted(names)  # every side, once
+        for label in ("image", "plain"):
+            assert abs(order.index(f"gw:{label}") - order.index(f"ceiling:{label}")) == 1
+    assert [order.index("gw:image") < order.index("ceiling:image") for order in orders] == [True, False, True, False]
+    assert [order[0] for order in orders[:3]] == ["gw:image", "ceiling:plain", "peer"]  # each group first in turn
+    assert bench.run_order(["gw:plain", "peer"], 1) == ["peer", "gw:plain"]  # no ceiling (W2-W5): rotated as before
+
+
+def test_the_share_of_the_ceiling_is_taken_round_by_round():
+    # The machine ran at 60 % in the first round and in full in the other two: the same share in each.
+    gw = bench.combine([run(5100.0, 3.0, 6.0, 1000), run(8500.0, 2.0, 4.0, 1000), run(8500.0, 2.0, 4.0, 1000)])
+    ceiling = bench.combine([run(6000.0, 3.0, 6.0, 1000), run(10000.0, 2.0, 4.0, 1000), run(10000.0, 2.0, 4.0, 1000)])
+    assert bench.share_of_ceiling(gw, ceiling) == pytest.approx(0.85)
+    # The median of the rounds' shares, not the ratio of each side's median (8000 / 9000).
+    uneven = bench.combine([run(8500.0, 2.0, 4.0, 1000), run(4000.0, 4.0, 8.0, 1000), run(8000.0, 2.0, 4.0, 1000)])
+    drifting = bench.combine([run(10000.0, 2.0, 4.0, 1000), run(5000.0, 4.0, 8.0, 1000), run(9000.0, 2.0, 4.0, 1000)])
+    assert bench.share_of_ceiling(uneven, drifting) == pytest.approx(0.85)  # of 0.85, 0.80 and 0.89
+    assert bench.share_of_ceiling(gw, bench.combine([run(0.0, 0.0, 0.0, 0)] * 3)) is None  # a ceiling that answered nothing
