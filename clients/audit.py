@@ -95,20 +95,30 @@ def _insert_statement(model: type[models.Model], vendor: str) -> tuple[str, tupl
 
 def audit(*, actor: Actor, action: str, entity_type: str, entity_id: int | None, details: dict | None = None) -> AuditLog:
     """Append one audit_log row (call inside the use case's transaction)."""
-    # Counted once the row is committed: a use case rolled back wrote none.
-    transaction.on_commit(metrics.AUDIT_ROWS.labels(action).inc)
+    return append(audit_row(actor=actor, action=action, entity_type=entity_type, entity_id=entity_id, details=details))
+
+
+def audit_row(*, actor: Actor, action: str, entity_type: str, entity_id: int | None = None, details: dict | None = None) -> AuditLog:
+    """The audit_log row of a change, built and not yet written (append() writes it). A use case
+    that knows its row before its transaction builds it there: on SQLite the transaction holds the
+    one write lock, which every other writer waits for (bench/README.md, "The write lock's hold")."""
     if actor.name is not None:
         details = {**(details or {}), "service_account": actor.name}
-    return insert(
-        AuditLog(
-            created_at=now(),
-            actor_type=actor.type,
-            actor_id=actor.id,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            details=details,
-            ip_address=actor.ip_address,
-            user_agent=actor.user_agent,
-        )
+    return AuditLog(
+        actor_type=actor.type,
+        actor_id=actor.id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        details=details,
+        ip_address=actor.ip_address,
+        user_agent=actor.user_agent,
     )
+
+
+def append(row: AuditLog) -> AuditLog:
+    """Write audit_row()'s row, timed now (call inside the use case's transaction)."""
+    # Counted once the row is committed: a use case rolled back wrote none.
+    transaction.on_commit(metrics.AUDIT_ROWS.labels(row.action).inc)
+    row.created_at = now()
+    return insert(row)

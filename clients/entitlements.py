@@ -23,9 +23,9 @@ from django.db import connection, transaction
 from ltplabs import metrics
 
 from . import rules
-from .audit import Actor, audit
+from .audit import Actor, append, audit_row
 from .legacy_time import as_utc, format_time, now
-from .models import ClientDemoAccess
+from .models import AuditLog, ClientDemoAccess
 
 OK = "OK"
 _LAST_ACCESSED = ClientDemoAccess._meta.get_field("last_accessed_at")
@@ -74,11 +74,12 @@ def check(*, actor: Actor, demo: str, client_id: int | None = None, email: str |
     """The contract's code for (client, demo); with `record` and OK, the open is counted and audited."""
     answer, access_id = _decide(demo, client_id, email)
     if record and answer.allowed:
+        opened = _open_row(actor, answer, access_id)  # built before the write lock (audit_row)
         with transaction.atomic():
-            if not _count(actor, answer, access_id):
+            if not _count(opened, access_id):
                 # Changed since the read: decided again, under the write lock on SQLite.
                 answer, access_id = _decide(demo, client_id, email)
-                if answer.allowed and not _count(actor, answer, access_id):
+                if answer.allowed and not _count(_open_row(actor, answer, access_id), access_id):
                     answer = _refused(answer, "NO_ACCESS")  # changed once more meanwhile (PostgreSQL)
     metrics.entitlement_checked(answer.code)
     return answer
@@ -123,14 +124,19 @@ def _refused(answer: Entitlement, code: str) -> Entitlement:
     return Entitlement(False, code, answer.demo, answer.client_id, answer.expires_at, answer.days_remaining)
 
 
-def _count(actor: Actor, answer: Entitlement, access_id: int) -> bool:
+def _open_row(actor: Actor, answer: Entitlement, access_id: int) -> AuditLog:
+    """The demo.open audit row of one open of `access_id`."""
+    details = {"demo": answer.demo, "access_id": access_id}
+    return audit_row(actor=actor, action="demo.open", entity_type="client", entity_id=answer.client_id, details=details)
+
+
+def _count(opened: AuditLog, access_id: int) -> bool:
     """One open, if the rules still allow it: access_count + 1, last_accessed_at, the audit row
-    (inside check's transaction). False, and nothing written, when they no longer do."""
+    `opened` (inside check's transaction). False, and nothing written, when they no longer do."""
     at = _LAST_ACCESSED.get_db_prep_save(now(), connection)  # the legacy text on SQLite
     with connection.cursor() as cursor:
         cursor.execute(_COUNT, [at, access_id, at, at])
         if not cursor.rowcount:
             return False
-    audit(actor=actor, action="demo.open", entity_type="client", entity_id=answer.client_id,
-          details={"demo": answer.demo, "access_id": access_id})  # fmt: skip
+    append(opened)
     return True

@@ -6,6 +6,7 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from rest_framework.test import APIClient
 
 from clients import api_keys, entitlements, services
@@ -207,6 +208,23 @@ def test_a_refused_record_never_tries_to_count(checker, monkeypatch):
     assert counted == []
     assert check(checker, client_id=client.id, demo="route-optimizer", record=True)["code"] == "OK"
     assert len(counted) == 1
+
+
+def test_a_recorded_open_builds_its_audit_row_before_its_transaction(monkeypatch):
+    # On SQLite the transaction holds the one write lock; the row's building need not (bench/README.md).
+    client = make_client("open-row-built-before@example.com")
+    depth = len(connection.atomic_blocks)  # pytest-django's own transaction, on some tests
+    built = []
+    init = AuditLog.__init__
+
+    def recorded_init(self, *args, **kwargs):
+        built.append(len(connection.atomic_blocks))
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(AuditLog, "__init__", recorded_init)
+    answer = entitlements.check(actor=Actor.system(), demo="route-optimizer", client_id=client.id, record=True)
+    assert answer.code == "OK" and built == [depth]
+    assert AuditLog.objects.filter(action="demo.open", entity_id=client.id).count() == 1
 
 
 def test_a_retried_record_with_its_idempotency_key_counts_once(checker):

@@ -7,7 +7,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection
 
-from clients import rules, services
+from clients import audit, rules, services
 from clients.models import AuditLog, Client, ClientDemoAccess, now
 from tests.fixtures import IS_POSTGRES
 
@@ -47,6 +47,39 @@ def test_create_writes_client_access_rows_and_one_audit_row(actor):
     assert (entry.ip_address, entry.user_agent) == ("203.0.113.7", "pytest")
     assert entry.details == {"email": "Soren@Example.com", "company": "EDP", "access_days": 10, "demos": ["route-optimizer", "pricing-lab"]}
     assert "correct horse" not in str(entry.details) and "$2b$" not in str(entry.details)
+
+
+def rows_built_at_depth(monkeypatch, *models) -> list[tuple[str, int]]:
+    """(model, how many atomic blocks were open) for each instance of `models` made from here on."""
+    built = []
+    for model in models:
+
+        def init(self, *args, _init=model.__init__, _name=model.__name__, **kwargs):
+            built.append((_name, len(connection.atomic_blocks)))
+            _init(self, *args, **kwargs)
+
+        monkeypatch.setattr(model, "__init__", init)
+    return built
+
+
+def test_a_create_builds_its_rows_before_its_transaction_and_times_them_in_it(actor, monkeypatch):
+    # On SQLite the transaction holds the one write lock; the rows' building need not (bench/README.md).
+    depth = len(connection.atomic_blocks)  # pytest-django's own transaction, on some tests
+    written_at = now().replace(microsecond=0) - timedelta(days=3)  # a time no clock gives now
+    real_now = services.now
+
+    def clock():
+        return written_at if len(connection.atomic_blocks) > depth else real_now()
+
+    monkeypatch.setattr(services, "now", clock)
+    monkeypatch.setattr(audit, "now", clock)
+    built = rows_built_at_depth(monkeypatch, Client, AuditLog)
+    client = services.client_create(actor=actor, name="Built before", email="built@example.com", password_hash=HASH, access_days=7)
+    assert built == [("Client", depth), ("AuditLog", depth)]
+    client.refresh_from_db()
+    assert client.data_registo == client.created_at == client.updated_at == written_at
+    assert client.access_end_date == written_at + timedelta(days=7)
+    assert AuditLog.objects.get(action="client.create", entity_id=client.id).created_at == written_at
 
 
 def test_password_is_stored_as_a_bare_bcrypt_2b_hash_demo_service_can_verify(actor):
